@@ -1,0 +1,37 @@
+# Engram developer entry points. The README's two commands are `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch unless told otherwise (e.g. `make install TORCH=torch==2.13.0+cu128 ...`).
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install run demo test lint bench demo-db screenshots clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## the main job: the app on the bundled demo database and model
+	$(BIN)/engram demo
+
+demo: install  ## headless tour of the demo database and bundled model
+	$(BIN)/engram demo
+
+test: install  ## the whole test suite, plus the architecture contract
+	$(BIN)/lint-imports
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+demo-db: install  ## regenerate resources/demo/lumen.{sqlite,duckdb}
+	$(BIN)/python scripts/make_demo_db.py
+
+bench: install
+	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Model location, loading and conversion."""

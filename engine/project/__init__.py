@@ -1,0 +1,5 @@
+"""The per-project store (QA pairs, runs, evaluations, artefacts)."""
+
+from engine.project.store import ProjectError, ProjectStore
+
+__all__ = ["ProjectError", "ProjectStore"]

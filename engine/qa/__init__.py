@@ -1,0 +1,1 @@
+"""QA pairs about the analyst's database: generation, validation, curation, import/export."""

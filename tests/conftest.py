@@ -1,0 +1,51 @@
+"""Shared fixtures: copies of the shipped demo databases and small hand-made files in tmp_path."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from app.paths import DEMO_DUCKDB, DEMO_SQLITE
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Keep settings, projects and caches out of the real user folder."""
+    monkeypatch.setenv("ENGRAM_HOME", str(tmp_path_factory.mktemp("engram-home")))
+
+
+@pytest.fixture
+def demo_sqlite(tmp_path: Path) -> Path:
+    return Path(shutil.copy2(DEMO_SQLITE, tmp_path / "lumen.sqlite"))
+
+
+@pytest.fixture
+def demo_duckdb(tmp_path: Path) -> Path:
+    return Path(shutil.copy2(DEMO_DUCKDB, tmp_path / "lumen.duckdb"))
+
+
+@pytest.fixture(params=["sqlite", "duckdb"])
+def demo_db(request, demo_sqlite, demo_duckdb) -> Path:
+    """The demo database in each engine."""
+    return demo_sqlite if request.param == "sqlite" else demo_duckdb
+
+
+@pytest.fixture
+def tiny_sqlite(tmp_path: Path) -> Path:
+    """Two tables with a foreign key; rollback-journal mode so a writer can lock readers out."""
+    path = tmp_path / "tiny.db"
+    con = sqlite3.connect(path)
+    con.executescript(
+        """
+        CREATE TABLE teams (team_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+        CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, team_id INTEGER REFERENCES teams);
+        INSERT INTO teams VALUES (1, 'Red'), (2, 'Blue');
+        INSERT INTO people VALUES (1, 'Ann', 1), (2, 'Bob', 2), (3, 'Cy', NULL);
+        """
+    )
+    con.commit()
+    con.close()
+    return path

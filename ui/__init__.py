@@ -1,0 +1,1 @@
+"""Engram's Qt user interface (PySide6 + pyqtgraph). Talks to engine/ only through job objects."""
