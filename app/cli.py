@@ -85,6 +85,141 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_counts(store) -> None:
+    """Pairs per kind and status (and per split), the summary every dataset command ends with."""
+    counts = store.counts_by("kind", "status")
+    kinds = sorted({k for k, _ in counts})
+    statuses = ["pending", "approved", "rejected"]
+    print(f"{'kind':<8}" + "".join(f"{s:>10}" for s in statuses) + f"{'total':>10}")
+    for kind in kinds:
+        row = [counts.get((kind, s), 0) for s in statuses]
+        print(f"{kind:<8}" + "".join(f"{n:>10}" for n in row) + f"{sum(row):>10}")
+    splits = store.counts_by("split")
+    print("splits: " + ", ".join(f"{k[0]} {v}" for k, v in splits.items()))
+    print(f"project: {store.path}")
+
+
+def _curate(store, db, args) -> None:
+    from engine.qa.curation import Curator
+    from engine.qa.dedupe import find_duplicates
+    from engine.qa.split import add_paraphrases, apply_split
+
+    curator = Curator(store, db)
+    if getattr(args, "approve_valid", False):
+        curator.approve_valid()
+    if getattr(args, "reject_invalid", False):
+        curator.reject_invalid()
+    if getattr(args, "dedupe", False):
+        report = find_duplicates(store.pairs("split != 'paraphrase'"), db.dialect)
+        if report.removable:
+            curator.delete(report.removable)
+        print(f"dedupe: removed {len(report.removable)} duplicate(s); {len(report.conflicts)} conflict(s) "
+              f"and {len(report.equivalent_sql)} equivalent-SQL group(s) left for review")
+    if getattr(args, "split", None) is not None:
+        counts = apply_split(store, args.split, seed=args.seed)
+        print("split: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if getattr(args, "paraphrase", False):
+        print(f"paraphrases: added {add_paraphrases(store)} rule-based held-out paraphrase(s)")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from app.projects import open_project
+    from engine.db import open_database
+    from engine.qa.generate import generate_template_pairs
+    from engine.qa.templates import TemplateConfig
+    from engine.qa.validate import ValidationConfig
+
+    validation = ValidationConfig(max_rows=args.max_rows)
+    with open_database(args.database) as db, open_project(args.project, args.database) as store:
+        report = generate_template_pairs(store, db, TemplateConfig(seed=args.seed), validation,
+                                         paraphrases=args.paraphrases, keep_invalid=args.keep_invalid)
+        print(f"templates: {report.intents} intents, {report.added} new pairs (+{report.paraphrases} "
+              f"paraphrases), {report.invalid} failed validation, {report.skipped_existing} already present "
+              f"[{report.seconds:.1f}s]")
+        if args.llm_rounds:
+            _generate_llm(store, db, args, validation)
+        _curate(store, db, args)
+        _print_counts(store)
+    return 0
+
+
+def _generate_llm(store, db, args, validation) -> None:
+    from engine.models.llama_runtime import LlamaChat
+    from engine.qa.llm_generate import LLMGenerationConfig, generate_llm_pairs, llama_completer
+
+    config = LLMGenerationConfig(rounds=args.llm_rounds, seed=args.seed)
+    examples = store.pairs("kind = 'sql' AND split = 'train' AND status != 'rejected' AND validation = 'ok'")
+    accepted, proposed = [], 0
+    with LlamaChat(args.model) as chat:
+        for proposal in generate_llm_pairs(db, llama_completer(chat, config), examples, store.pairs(),
+                                           config, validation):
+            proposed += 1
+            if proposal.accepted:
+                accepted.append(proposal.to_pair())
+            print(f"  llm round {proposal.round + 1}: {proposal.validation.status:<14} {proposal.question[:70]}",
+                  file=sys.stderr)
+    store.add_pairs(accepted)
+    print(f"llm: {proposed} proposals, {len(accepted)} new valid pairs added")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from app.projects import open_project, project_database
+    from engine.db import open_database
+    from engine.qa.curation import Curator
+    from engine.qa.validate import ValidationConfig
+
+    with open_project(args.project, args.database) as store:
+        with open_database(project_database(store, args.database)) as db:
+            Curator(store, db, ValidationConfig(max_rows=args.max_rows)).revalidate()
+            for (kind, status), n in store.counts_by("kind", "validation").items():
+                if status is not None:
+                    print(f"{kind:<8}{status:<16}{n:>6}")
+            _curate(store, db, args)
+        _print_counts(store)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from app.projects import open_project, project_database
+    from engine.db import open_database
+    from engine.qa.curation import Curator
+    from engine.qa.io import read_pairs
+
+    pairs = read_pairs(args.file)  # all rows checked before anything is added
+    with open_project(args.project, args.database) as store:
+        with open_database(project_database(store, args.database)) as db:
+            Curator(store, db).add(pairs, f"import {args.file}")
+        print(f"imported {len(pairs)} pair(s) from {args.file}")
+        _print_counts(store)
+    return 0
+
+
+def cmd_export_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.projects import open_project, project_database
+    from engine.qa.chat_format import PromptContext
+    from engine.qa.curation import PairFilter
+    from engine.qa.io import write_csv, write_jsonl
+
+    with open_project(args.project, args.database) as store:
+        flt = PairFilter(status=args.status or None, split=args.split or None, kind=args.kind)
+        where, params = flt.where()
+        pairs = store.pairs(where, params)
+        out = Path(args.out)
+        fmt = args.format or ("csv" if out.suffix.lower() == ".csv" else "jsonl")
+        if fmt == "csv":
+            n = write_csv(pairs, out)
+        else:
+            from engine.db.detect import detect_kind
+
+            database = project_database(store, args.database)
+            context = PromptContext(database=database.stem, dialect=detect_kind(database))
+            n = write_jsonl(pairs, out, context, with_metadata=args.metadata)
+    print(f"wrote {n} pair(s) to {out} ({fmt})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engram", description="Memory-tune a local LLM on your database.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -106,6 +241,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", default=None, help="'bundled', a .gguf file or a Hugging Face folder")
     p.set_defaults(func=cmd_model)
 
+    def dataset_options(p: argparse.ArgumentParser, database_required: bool) -> None:
+        if database_required:
+            p.add_argument("database", help="the SQLite or DuckDB file the pairs are about")
+        else:
+            p.add_argument("--database", default=None, help="the database (default: the project's)")
+        p.add_argument("--project", default=None, help="project file (default: one per database in the user folder)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--max-rows", type=int, default=100, help="a valid answer has at most this many rows")
+        p.add_argument("--approve-valid", action="store_true", help="approve pending pairs that validated OK")
+        p.add_argument("--reject-invalid", action="store_true", help="reject pairs whose SQL failed validation")
+        p.add_argument("--dedupe", action="store_true", help="remove exact duplicates (conflicts are only reported)")
+        p.add_argument("--split", type=float, default=None, metavar="FRACTION",
+                       help="re-split SQL pairs by intent, FRACTION of them to eval")
+        p.add_argument("--paraphrase", action="store_true", help="add rule-based held-out paraphrases")
+
+    p = sub.add_parser("generate", help="generate QA pairs about a database (templates, optionally the LLM)")
+    dataset_options(p, database_required=True)
+    p.add_argument("--paraphrases", type=int, default=1, help="held-out paraphrases per template intent")
+    p.add_argument("--keep-invalid", action="store_true", help="keep pairs whose SQL failed, for review")
+    p.add_argument("--llm-rounds", type=int, default=0, help="also ask the LLM for new SQL pairs, N rounds")
+    p.add_argument("--model", default=None, help="GGUF model for --llm-rounds (default: bundled)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("validate", help="re-run every pair's SQL read-only and store the outcome")
+    dataset_options(p, database_required=False)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("import-data", help="import pairs from CSV or JSONL (all or nothing)")
+    p.add_argument("file")
+    p.add_argument("--project", default=None)
+    p.add_argument("--database", default=None)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export-data", help="export pairs as JSONL chat messages or CSV")
+    p.add_argument("--project", default=None)
+    p.add_argument("--database", default=None)
+    p.add_argument("--out", required=True, help="output file (.jsonl or .csv)")
+    p.add_argument("--format", choices=["jsonl", "csv"], default=None)
+    p.add_argument("--status", default="approved", help="only pairs with this status ('' for all)")
+    p.add_argument("--split", default="", help="only this split (train, eval, paraphrase)")
+    p.add_argument("--kind", default=None, help="only this kind (schema, data, sql)")
+    p.add_argument("--metadata", action="store_true", help="add a metadata object (id, kind, sql) per line")
+    p.set_defaults(func=cmd_export_data)
+
     p = sub.add_parser("demo", help="headless tour of the demo database and the bundled model")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -116,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except EngramError as error:
+    except (EngramError, ValueError) as error:
         if os.environ.get("ENGRAM_DEBUG"):
             raise
         print(f"engram: error: {error}", file=sys.stderr)

@@ -183,6 +183,7 @@ class SQLiteDatabase(Database):
                 ref_cols = tuple(r[4] if r[4] else implicit[i] for i, r in enumerate(rows))
                 fks.append(ForeignKey(tuple(r[3] for r in rows), ref_table, ref_cols))
             count = self._count_rows(name) if kind == "table" else None
+            fks.sort(key=lambda fk: fk.columns)  # PRAGMA lists them newest first; DuckDB in order
             described.append(Table(name, kind, columns, pk, tuple(fks), count))
         return described
 
@@ -296,6 +297,7 @@ class DuckDBDatabase(Database):
                 for c, t, n, d in info
             )
             count = self._count_rows(name) if kind == "table" else None
+            fks.sort(key=lambda fk: fk.columns)
             described.append(Table(name, kind, columns, pk, tuple(fks), count))
         return described
 

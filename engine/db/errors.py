@@ -43,6 +43,10 @@ class QueryRejected(DatabaseError):
     """The SQL is not a single read-only statement (or does not parse)."""
 
 
+class SQLSyntaxError(QueryRejected):
+    """The text does not parse as SQL in the database's dialect."""
+
+
 class QueryTimeout(DatabaseError):
     pass
 

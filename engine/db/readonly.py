@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from engine.db.errors import QueryRejected
+from engine.db.errors import QueryRejected, SQLSyntaxError
 
 # Nodes that write or change state, wherever they appear inside a query (e.g. a CTE).
 _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
@@ -23,21 +23,36 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
 )
 
 
+def _describe_parse_error(error: Exception) -> str:
+    """sqlglot's first error as 'description (line L, column C)', without its token dump."""
+    details = getattr(error, "errors", None)
+    if details:
+        first = details[0]
+        description = str(first.get("description", "")).split(" but got <Token")[0]
+        token = first.get("highlight")
+        near = f" near {token!r}" if token else ""
+        return f"{description}{near} (line {first.get('line')}, column {first.get('col')})"
+    return str(error).splitlines()[0]
+
+
 def parse_read_only(sql: str, dialect: str) -> exp.Query:
     """Parse `sql` and return its single query, or raise QueryRejected saying why it is refused."""
     if not sql or not sql.strip():
-        raise QueryRejected("The query is empty")
+        raise SQLSyntaxError("The query is empty")
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as error:
-        detail = str(error).splitlines()[0]
-        raise QueryRejected(f"The SQL does not parse ({dialect}): {detail}") from None
+        detail = _describe_parse_error(error)
+        raise SQLSyntaxError(f"The SQL does not parse ({dialect}): {detail}") from None
     if not statements:
-        raise QueryRejected("The query is empty")
+        raise SQLSyntaxError("The query is empty")
     if len(statements) > 1:
         raise QueryRejected(f"Only one statement at a time is allowed; found {len(statements)}")
     statement = statements[0]
     if not isinstance(statement, exp.Query):
+        if not isinstance(statement, (*_WRITE_NODES, exp.DDL, exp.DML, exp.Describe)):
+            # sqlglot reads stray words as an expression (e.g. "SELEC x" as an alias)
+            raise SQLSyntaxError(f"The SQL does not parse ({dialect}): it is not a statement")
         kind = statement.key.upper()
         raise QueryRejected(f"Only read-only SELECT queries are allowed; this is a {kind} statement")
     for node in statement.walk():

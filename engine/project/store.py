@@ -166,8 +166,12 @@ class ProjectStore:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: committed on success, rolled back on any error."""
+        """One IMMEDIATE transaction: committed on success, rolled back on any error. Nested
+        calls (a bulk write built from single writes) join the outer transaction."""
         with self._lock:
+            if self._con.in_transaction:
+                yield self._con
+                return
             self._con.execute("BEGIN IMMEDIATE")
             try:
                 yield self._con
@@ -232,6 +236,13 @@ class ProjectStore:
                             [*changes.values(), candidate.updated_at, pair_id])
                 updated.append(candidate)
         return updated
+
+    def update_pairs_each(self, changes_by_id: dict[int, dict[str, Any]]) -> None:
+        """Different changes per pair, all in one transaction (undo of a bulk edit)."""
+        with self._tx():
+            for pair_id, changes in changes_by_id.items():
+                if changes:
+                    self.update_pairs([pair_id], **changes)
 
     def delete_pairs(self, pair_ids: Iterable[int]) -> int:
         ids = list(pair_ids)

@@ -1,0 +1,83 @@
+"""A llama.cpp model (llama-cpp-python) owned explicitly: loaded once, closed once, used for chat
+completions — whole or streamed, with a cancel token checked between tokens.
+
+Only GGUF files load here; a Hugging Face folder is exported to GGUF first (engine/export).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+from engine.cancel import CancelToken
+from engine.errors import EngramError
+from engine.models.locate import ModelSource, resolve_model
+
+
+class ModelLoadError(EngramError):
+    pass
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0  # 0: greedy, the model's single most likely answer
+    top_p: float = 0.95
+    max_tokens: int = 256
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+class LlamaChat:
+    """One loaded GGUF model. Not thread-safe by itself: calls are serialized with a lock."""
+
+    def __init__(self, source: ModelSource | str | None = None, n_ctx: int = 4096,
+                 lora_path: str | None = None, n_threads: int | None = None) -> None:
+        if not isinstance(source, ModelSource):
+            source = resolve_model(source)
+        if source.kind != "gguf":
+            raise ModelLoadError(f"{source.path} is a Hugging Face folder; llama.cpp needs a GGUF file "
+                                 "(export the model to GGUF first)")
+        from llama_cpp import Llama
+
+        self.source = source
+        self._lock = threading.Lock()
+        try:
+            self._llm = Llama(model_path=str(source.path), n_ctx=n_ctx, lora_path=lora_path, verbose=False,
+                              n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
+        except (ValueError, RuntimeError) as error:
+            raise ModelLoadError(f"llama.cpp could not load {source.path}: {error}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+    def __enter__(self) -> "LlamaChat":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _kwargs(self, sampling: Sampling) -> dict:
+        return dict(max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
+                    seed=sampling.seed, stop=list(sampling.stop) or None)
+
+    def complete(self, messages: list[dict[str, str]], sampling: Sampling = Sampling()) -> str:
+        with self._lock:
+            out = self._llm.create_chat_completion(messages=messages, **self._kwargs(sampling))
+        return out["choices"][0]["message"]["content"] or ""
+
+    def stream(self, messages: list[dict[str, str]], sampling: Sampling = Sampling(),
+               cancel: CancelToken | None = None) -> Iterator[str]:
+        """Text pieces as they are generated; stops early (no error) when `cancel` is set."""
+        cancel = cancel or CancelToken()
+        with self._lock:
+            for chunk in self._llm.create_chat_completion(messages=messages, stream=True, **self._kwargs(sampling)):
+                if cancel.cancelled:
+                    break
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece

@@ -1,0 +1,38 @@
+"""How a QA pair is shown to the model: the chat messages used for training, evaluation, export
+and the SQL agent. One place, so the tuned model sees at chat time exactly what it learned from.
+
+Fact pairs (schema, data) and text-to-SQL pairs get different system prompts: the same question
+("How many orders are there?") has a value as its fact answer and a query as its SQL answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.qa.pairs import QAPair
+
+DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB"}
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    database: str  # the name the analyst knows the database by, e.g. "lumen"
+    dialect: str = "sqlite"
+
+    def system_prompt(self, kind: str) -> str:
+        if kind == "sql":
+            name = DIALECT_NAMES.get(self.dialect, self.dialect)
+            return (f"You write {name} queries for the {self.database} database. "
+                    "Reply with one SQL query and nothing else.")
+        return f"You answer questions about the {self.database} database. Reply with the exact answer only."
+
+
+def messages_for(pair: QAPair | None, context: PromptContext, question: str | None = None,
+                 kind: str | None = None, with_answer: bool = True) -> list[dict[str, str]]:
+    """Chat messages for a pair (or a bare question of a kind), with the answer as the assistant turn."""
+    kind = kind or (pair.kind if pair else "schema")
+    messages = [{"role": "system", "content": context.system_prompt(kind)},
+                {"role": "user", "content": question if question is not None else pair.question}]
+    if with_answer and pair is not None:
+        messages.append({"role": "assistant", "content": pair.answer})
+    return messages
