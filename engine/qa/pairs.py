@@ -45,6 +45,8 @@ class QAPair:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"QAPair.{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.kind == "sql" and not self.sql:
+            self.sql = self.answer  # a text-to-SQL pair's answer is its SQL
         if self.validation is not None and self.validation not in VALIDATIONS:
             raise ValueError(f"QAPair.validation must be one of {', '.join(VALIDATIONS)}; got {self.validation!r}")
 

@@ -1,0 +1,46 @@
+"""The dataset commands on the demo database: generate → curate → validate → export."""
+
+from __future__ import annotations
+
+import json
+
+from app.cli import main
+from app.projects import default_project_path
+from engine.project import ProjectStore
+
+
+def test_generate_curate_export(demo_duckdb, tmp_path, capsys):
+    args = ["generate", str(demo_duckdb), "--approve-valid", "--dedupe", "--split", "0.2", "--paraphrase"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "templates: " in out and "split: eval" in out
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split()[:1] in (["sql"], ["data"], ["schema"])}
+    assert set(lines) == {"schema", "data", "sql"}
+    assert all(int(row[1]) > 0 for row in lines.values()), "approved counts per kind"
+    project = default_project_path(demo_duckdb)
+    assert project.is_file()
+
+    assert main(["validate", "--database", str(demo_duckdb)]) == 0
+    assert "sql     ok" in capsys.readouterr().out
+
+    train = tmp_path / "train.jsonl"
+    assert main(["export-data", "--database", str(demo_duckdb), "--out", str(train), "--split", "train"]) == 0
+    records = [json.loads(line) for line in train.read_text().splitlines()]
+    with ProjectStore(project) as store:
+        assert len(records) == store.count_pairs("split = 'train' AND status = 'approved'") > 300
+    assert all(r["messages"][-1]["role"] == "assistant" for r in records)
+
+    csv_out = tmp_path / "all.csv"
+    assert main(["export-data", "--database", str(demo_duckdb), "--out", str(csv_out), "--status", ""]) == 0
+    assert csv_out.read_text().startswith("id,kind,question,answer,sql")
+
+
+def test_import_then_export(demo_sqlite, tmp_path, capsys):
+    source = tmp_path / "mine.jsonl"
+    source.write_text(json.dumps({"question": "What does PLT mean?", "answer": "Platinum"}) + "\n"
+                      + json.dumps({"question": "Orders?", "answer": "SELECT COUNT(*) FROM orders", "kind": "sql"}) + "\n")
+    project = tmp_path / "p.engram"
+    assert main(["import-data", str(source), "--project", str(project), "--database", str(demo_sqlite)]) == 0
+    with ProjectStore(project) as store:
+        pairs = store.pairs()
+        assert [(p.source, p.validation) for p in pairs] == [("import", None), ("import", "ok")]
