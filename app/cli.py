@@ -220,6 +220,54 @@ def cmd_export_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Run memory tuning in a child process; its JSON-lines events are echoed on stdout."""
+    from pathlib import Path
+
+    from engine.tune.config import TuneConfig
+    from engine.tune.process import TuneProcess
+
+    overrides = {k: v for k, v in {
+        "method": args.method, "model": args.model, "max_steps": args.max_steps, "max_minutes": args.max_minutes,
+        "batch_size": args.batch_size, "learning_rate": args.lr, "device": args.device,
+        "regularization": args.regularization}.items() if v is not None}
+    store = run_id = None
+    if args.resume:
+        config_path = Path(args.resume) / "config.json"
+        if not config_path.is_file():
+            raise EngramError(f"{args.resume} is not a run folder (no config.json)")
+    elif args.config:
+        config_path = Path(args.config)
+        config = TuneConfig.load(config_path)
+        if overrides:
+            config = TuneConfig.from_dict({**json.loads(config.to_json()), **overrides})
+            config.save(config_path)
+    else:
+        from app.projects import open_project
+        from engine.tune.prepare import prepare_run
+
+        store = open_project(args.project, args.database)
+        config, run_id = prepare_run(store, TuneConfig(**overrides), args.run_dir)
+        config_path = Path(config.output_dir) / "config.json"
+    process = TuneProcess(config_path, resume=bool(args.resume)).start()
+    try:
+        for event in process.events():
+            print(json.dumps(event), flush=True)
+    except KeyboardInterrupt:
+        process.stop()
+        for event in process.events():
+            print(json.dumps(event), flush=True)
+    final = process.final or {}
+    if store is not None:
+        from engine.tune.prepare import record_run
+
+        record_run(store, run_id, config_path.parent)
+        store.close()
+    summary = ", ".join(f"{k}={final[k]}" for k in ("reason", "step", "recall") if k in final)
+    print(f"engram tune: {final.get('event')} ({summary}); run folder {config_path.parent}", file=sys.stderr)
+    return 0 if final.get("event") in ("finished", "stopped") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engram", description="Memory-tune a local LLM on your database.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -284,6 +332,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", default=None, help="only this kind (schema, data, sql)")
     p.add_argument("--metadata", action="store_true", help="add a metadata object (id, kind, sql) per line")
     p.set_defaults(func=cmd_export_data)
+
+    p = sub.add_parser("tune", help="memory-tune LoRA adapters on a project's approved training pairs")
+    p.add_argument("--config", default=None, help="run an existing run config (run folder/config.json)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="resume a stopped run from its checkpoint")
+    p.add_argument("--database", default=None)
+    p.add_argument("--project", default=None)
+    p.add_argument("--run-dir", default=None, help="run folder (default: <user data>/runs/<project>-<time>)")
+    p.add_argument("--method", choices=["memory", "instruction"], default=None)
+    p.add_argument("--model", default=None, help="'bundled', a GGUF file or a Hugging Face folder")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--device", default=None, help="auto, cuda, mps or cpu")
+    p.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("demo", help="headless tour of the demo database and the bundled model")
     p.set_defaults(func=cmd_demo)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_model.py
 
 from app.paths import DEMO_DUCKDB, DEMO_SQLITE
 
@@ -49,3 +52,11 @@ def tiny_sqlite(tmp_path: Path) -> Path:
     con.commit()
     con.close()
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The bundled SmolLM2 cut to 2 layers (pretrained weights, real tokenizer), built once per session."""
+    from tiny_model import truncated_bundled_model
+
+    return truncated_bundled_model(tmp_path_factory.mktemp("models") / "smol-2-layers", layers=2)

@@ -1,0 +1,1 @@
+"""Memory tuning: LoRA adapters trained until every chosen fact is recalled exactly."""

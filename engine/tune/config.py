@@ -1,0 +1,94 @@
+"""The run configuration. The dataclass is the documentation: each field's help text feeds the CLI
+and the UI's tooltips; `__post_init__` names the field that is wrong. Saved as config.json in the
+run folder, so a run can be resumed or repeated exactly."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+METHODS = ("memory", "instruction")
+REGULARIZATION = ("none", "mix", "kl")
+
+
+def _help(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class TuneConfig:
+    data: str = _help("JSONL of pairs to learn: {id, kind, question, answer} per line", "")
+    output_dir: str = _help("Run folder: config, events, checkpoints, adapter, per-fact scores", "")
+    model: str = _help("'bundled', a GGUF file or a Hugging Face folder", "bundled")
+    database_name: str = _help("Database name used in the prompts (as at chat time)", "database")
+    dialect: str = _help("SQL dialect named in the SQL prompt (sqlite or duckdb)", "sqlite")
+    method: str = _help("'memory': train until every fact is recalled; 'instruction': fixed epochs", "memory")
+    lora_r: int = _help("LoRA rank: capacity of the adapter", 16)
+    lora_alpha: int = _help("LoRA scale (alpha / r multiplies the update)", 32)
+    lora_dropout: float = _help("Dropout on LoRA inputs (0 keeps runs exactly reproducible)", 0.0)
+    target_modules: str = _help("Layers that get adapters: 'all-linear' or comma-separated names", "all-linear")
+    learning_rate: float = _help("AdamW learning rate (constant after warm-up in memory mode)", 2e-3)
+    warmup_steps: int = _help("Steps of linear learning-rate warm-up", 5)
+    weight_decay: float = _help("AdamW weight decay", 0.0)
+    batch_size: int = _help("Examples per optimizer step (per process)", 10)
+    max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
+    loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)
+    revisit_fraction: float = _help("Share of already-memorized facts revisited each epoch", 0.1)
+    recall_every: int = _help("Check greedy exact-match recall every N epochs", 2)
+    epochs: int = _help("Epochs in instruction mode (memory mode stops by itself)", 3)
+    max_steps: int = _help("Step budget (0: none)", 2000)
+    max_minutes: float = _help("Time budget in minutes (0: none)", 30.0)
+    checkpoint_every: int = _help("Save a checkpoint every N steps (and always on stop)", 50)
+    log_every: int = _help("Emit a step event every N steps", 1)
+    regularization: str = _help("Against forgetting: 'none', 'mix' (base model's own answers to general "
+                                "prompts mixed in) or 'kl' (KL to the base model on them)", "none")
+    regularization_weight: float = _help("Weight of the regularization loss", 0.1)
+    device: str = _help("'auto' (CUDA, then MPS, then CPU), 'cuda', 'mps' or 'cpu'", "auto")
+    load_in_4bit: bool = _help("QLoRA: load the base in 4-bit (CUDA with bitsandbytes only)", False)
+    seed: int = _help("Seed for initialization and data order", 0)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"TuneConfig.method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.regularization not in REGULARIZATION:
+            raise ValueError(f"TuneConfig.regularization must be one of {', '.join(REGULARIZATION)}; "
+                             f"got {self.regularization!r}")
+        for name in ("lora_r", "lora_alpha", "batch_size", "max_seq_len", "recall_every", "epochs",
+                     "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TuneConfig.{name} must be at least 1; got {getattr(self, name)}")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"TuneConfig.learning_rate must be in (0, 1); got {self.learning_rate}")
+        if not 0 <= self.revisit_fraction <= 1:
+            raise ValueError(f"TuneConfig.revisit_fraction must be in [0, 1]; got {self.revisit_fraction}")
+        if self.loss_threshold <= 0:
+            raise ValueError(f"TuneConfig.loss_threshold must be positive; got {self.loss_threshold}")
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TuneConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            warnings.warn(f"Ignoring unknown run config key(s): {', '.join(unknown)}", stacklevel=2)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TuneConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+        return cls.from_dict(data)

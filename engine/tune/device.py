@@ -1,0 +1,49 @@
+"""Pick where and in which precision to train: CUDA (bf16 where supported, else fp16), Apple MPS
+(fp32: its half-precision training is not reliable), else CPU (fp32)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    device: str
+    dtype: torch.dtype
+    mixed_precision: str  # accelerate's name: "no", "bf16" or "fp16"
+
+    def describe(self) -> str:
+        return f"{self.device} ({str(self.dtype).removeprefix('torch.')})"
+
+
+def pick_device(requested: str = "auto") -> DevicePlan:
+    if requested not in ("auto", "cuda", "mps", "cpu"):
+        raise ValueError(f"device must be auto, cuda, mps or cpu; got {requested!r}")
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return DevicePlan("cuda", torch.bfloat16, "bf16")
+        return DevicePlan("cuda", torch.float16, "fp16")
+    if requested == "cuda":
+        raise ValueError("CUDA was requested but no CUDA GPU is available to torch")
+    mps = getattr(torch.backends, "mps", None)
+    if requested in ("auto", "mps") and mps is not None and mps.is_available():
+        return DevicePlan("mps", torch.float32, "no")
+    if requested == "mps":
+        raise ValueError("MPS was requested but is not available")
+    return DevicePlan("cpu", torch.float32, "no")
+
+
+def memory_mb(device: str) -> float | None:
+    """Peak memory of this process on its device, in MiB (CPU: peak resident set size)."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    except ImportError:  # Windows
+        return None

@@ -1,0 +1,92 @@
+"""Load a base model and its tokenizer into transformers for training.
+
+A GGUF file (the bundled SmolLM2 one, or the user's) is dequantized by transformers
+(`from_pretrained(..., gguf_file=...)`). transformers 5.x then marks the model as quantized, which
+makes peft/Trainer refuse it and `save_pretrained` fail; so the weights are copied into a plain model
+built from the same config, and that is cached as an ordinary HF folder (keyed by the GGUF's size and
+mtime) — the next run loads in a second instead of dequantizing again. A HF folder loads directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from engine.errors import EngramError
+from engine.models.locate import ModelSource, resolve_model
+from engine.paths import model_cache_dir
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(EngramError):
+    pass
+
+
+def _cache_key(path: Path) -> str:
+    stat = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def hf_folder_for(source: ModelSource, cache_dir: Path | None = None) -> Path:
+    """A plain HF folder holding `source`: the folder itself, or the cached conversion of a GGUF."""
+    if source.kind == "hf_folder":
+        return source.path
+    target = (cache_dir or model_cache_dir()) / f"{source.path.stem}-{_cache_key(source.path)}"
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to a transformers folder (once)", source.path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source.path.parent), gguf_file=source.path.name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(str(source.path.parent), gguf_file=source.path.name,
+                                                          dtype=torch.float32)
+    except (ValueError, RuntimeError, OSError, KeyError) as error:
+        raise ModelLoadError(f"transformers cannot read {source.path}: {error}") from None
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict())
+    partial = target.with_name(target.name + ".partial")
+    plain.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(target)
+    return target
+
+
+def load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelLoadError(f"The model at {folder} has no chat template; Engram needs an instruct/chat model")
+    return tokenizer
+
+
+def load_base_model(folder: Path, dtype: torch.dtype, load_in_4bit: bool = False):
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict = {"dtype": dtype}
+    if load_in_4bit:
+        try:
+            from transformers import BitsAndBytesConfig
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise ModelLoadError("load_in_4bit needs the bitsandbytes package (and a CUDA GPU)") from None
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype,
+                                                           bnb_4bit_quant_type="nf4")
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+    except (ValueError, OSError) as error:
+        raise ModelLoadError(f"Cannot load the model at {folder}: {error}") from None
+
+
+def resolve_hf_folder(spec: str | None) -> Path:
+    return hf_folder_for(resolve_model(spec))

@@ -1,0 +1,61 @@
+"""Turn a project into a run folder (data + config) and record a finished run back in the project."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.db.detect import detect_kind
+from engine.errors import EngramError
+from engine.paths import user_data_dir
+from engine.project import ProjectStore
+from engine.tune.config import TuneConfig
+from engine.tune.data import write_run_data
+from engine.tune.events import read_events
+
+TRAIN_WHERE = "status = 'approved' AND split = 'train'"
+
+
+def new_run_dir(store: ProjectStore) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return user_data_dir() / "runs" / f"{store.path.stem}-{stamp}"
+
+
+def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | None = None,
+                where: str = TRAIN_WHERE) -> tuple[TuneConfig, int]:
+    """Write the project's training pairs and the config into a run folder; register the run."""
+    pairs = store.pairs(where)
+    if not pairs:
+        raise EngramError("No approved training pairs in this project: generate and approve some first")
+    folder = Path(run_dir) if run_dir else new_run_dir(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_run_data(pairs, folder / "data.jsonl")
+    source = store.source_db
+    config = replace(config, data=str(folder / "data.jsonl"), output_dir=str(folder),
+                     database_name=source.stem if source else config.database_name,
+                     dialect=detect_kind(source) if source and source.exists() else config.dialect)
+    config.save(folder / "config.json")
+    run_id = store.add_run(folder.name, config.method, json.loads(config.to_json()), folder=str(folder))
+    return config, run_id
+
+
+def record_run(store: ProjectStore, run_id: int, run_dir: str | Path) -> dict[str, Any]:
+    """Copy a run's outcome (status, summary, per-fact scores, adapter path) into the project."""
+    folder = Path(run_dir)
+    events = read_events(folder / "events.jsonl")
+    final = next((e for e in reversed(events) if e.get("event") in ("finished", "stopped", "failed")), None)
+    status = final["event"] if final else "failed"
+    store.update_run(run_id, status=status, summary=final or {"reason": "no events"}, finished=True)
+    scores_path = folder / "fact_scores.json"
+    if scores_path.exists():
+        scores = json.loads(scores_path.read_text())
+        known = set(store.pair_ids())
+        store.set_fact_scores(run_id, [(int(k), v["loss"], v["recalled"]) for k, v in scores.items()
+                                       if int(k) in known])
+    adapter = folder / "adapter"
+    if adapter.is_dir() and not any(a["path"] == str(adapter) for a in store.artifacts(run_id)):
+        store.add_artifact("adapter", str(adapter), run_id=run_id)
+    return final or {}

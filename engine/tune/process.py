@@ -1,0 +1,81 @@
+"""Start a training run as a child process and read its events — for the CLI and the app alike.
+
+The child writes JSON lines on stdout; anything else it prints becomes a "log" event. Its stderr
+(library warnings, a native crash report) goes to `stderr.log` in the run folder. If the child ends
+without saying how (killed, segfault), a "failed" event with its exit status is made up here, so the
+caller always learns how a run ended. `stop()` asks for a clean stop (checkpoint, then exit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.tune.recipe import STOP_FILE
+
+FINAL_EVENTS = ("finished", "stopped", "failed")
+
+
+class TuneProcess:
+    def __init__(self, config_path: str | Path, resume: bool = False, python: str = sys.executable,
+                 launcher: list[str] | None = None) -> None:
+        self.config_path = Path(config_path)
+        self.run_dir = self.config_path.parent
+        self.resume = resume
+        self.command = [*(launcher or [python]), "-m", "engine.tune.child", "--config", str(self.config_path)]
+        if resume:
+            self.command.append("--resume")
+        self.proc: subprocess.Popen | None = None
+        self.final: dict[str, Any] | None = None
+
+    def start(self) -> "TuneProcess":
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        stop = self.run_dir / STOP_FILE
+        if stop.exists():
+            stop.unlink()
+        root = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+        self._stderr = open(self.run_dir / "stderr.log", "ab")
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+                                     bufsize=1, env=env)
+        return self
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Every event until the child exits; the last one is always finished, stopped or failed."""
+        assert self.proc is not None and self.proc.stdout is not None, "start() first"
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                event = {"event": "log", "line": line}
+            if not isinstance(event, dict) or "event" not in event:
+                event = {"event": "log", "line": line}
+            if event["event"] in FINAL_EVENTS:
+                self.final = event
+            yield event
+        code = self.proc.wait()
+        self._stderr.close()
+        if self.final is None:
+            self.final = {"event": "failed", "kind": "crash", "exit_code": code,
+                          "reason": f"the training process ended unexpectedly (exit status {code}); "
+                                    f"see {self.run_dir / 'stderr.log'}"}
+            yield self.final
+
+    def stop(self) -> None:
+        """Ask for a clean stop: the run saves a checkpoint and exits at the end of its current step."""
+        (self.run_dir / STOP_FILE).write_text("stop requested\n")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None

@@ -1,0 +1,443 @@
+"""The memory-tuning recipe: read it top to bottom — `setup()`, `train()`, `cleanup()`.
+
+Memory tuning (Lamini; Li et al. 2024, "Banishing LLM Hallucinations Requires Rethinking
+Generalization") drives the loss of *each* chosen fact to ~zero instead of the average, so the model
+commits to the exact answer. The loop:
+
+1) every epoch trains on the facts not yet memorized (loss ≥ threshold) plus a small revisited share
+   of memorized ones, so compute follows what is still unlearned;
+2) each step's per-example losses update the per-fact loss table;
+3) every `recall_every` epochs (and whenever all losses are below threshold) greedy decoding checks
+   exact-match recall of every fact; the run converges when all facts are below threshold *and*
+   recalled;
+4) budgets (steps, minutes), a stop request (STOP file or SIGTERM/SIGINT) and failures end the run
+   with a checkpoint and an event saying why.
+
+"instruction" mode is plain fine-tuning for comparison: every fact every epoch, a fixed number of
+epochs, linearly decaying learning rate.
+
+Runs under `accelerate launch` / `torchrun` unchanged: each process takes every world_size-th batch,
+per-fact losses and recall results are gathered, only the main process writes files and events.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.qa.chat_format import PromptContext
+from engine.tune import data as D
+from engine.tune.config import TuneConfig
+from engine.tune.device import memory_mb, pick_device
+from engine.tune.events import EventLog
+from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
+from engine.models.locate import resolve_model
+from engine.tune.regularization import GENERAL_PROMPTS
+
+STOP_FILE = "STOP"
+CHECKPOINT = "checkpoint"
+
+
+class StopRequested(Exception):
+    pass
+
+
+def answer_losses(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean answer-token cross-entropy per example. Logits are computed only over the span of
+    positions that predict answer tokens (transformers' `logits_to_keep`), not the whole prompt."""
+    labels = batch["labels"]
+    has_label = labels != D.IGNORE
+    positions = has_label.any(dim=0).nonzero().flatten()
+    start, stop = int(positions[0]) - 1, int(positions[-1])  # logits at t predict token t+1
+    keep = torch.arange(start, stop, device=labels.device)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep)
+    targets = labels[:, start + 1:stop + 1]
+    token_loss = F.cross_entropy(out.logits.float().transpose(1, 2), targets, ignore_index=D.IGNORE,
+                                 reduction="none")
+    counts = (targets != D.IGNORE).sum(dim=1).clamp(min=1)
+    return token_loss.sum(dim=1) / counts
+
+
+def kl_to_base(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """KL(base ‖ tuned) on the answer positions of regularization examples (adapter off = base)."""
+    labels = batch["labels"]
+    mask = (labels[:, 1:] != D.IGNORE)
+    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad(), model.disable_adapter():
+        base = model(**kwargs).logits[:, :-1].float()
+    tuned = model(**kwargs).logits[:, :-1].float()
+    kl = F.kl_div(F.log_softmax(tuned, -1), F.log_softmax(base, -1), log_target=True, reduction="none").sum(-1)
+    return (kl * mask).sum() / mask.sum().clamp(min=1)
+
+
+class MemoryTuningRecipe:
+    def __init__(self, config: TuneConfig, events: EventLog | None = None, resume: bool = False) -> None:
+        self.config = config
+        self.out = Path(config.output_dir)
+        self.resume = resume
+        self._events = events
+        self.stop_requested = False
+
+    # == setup ====================================================================================
+    def setup(self) -> None:
+        from accelerate import Accelerator
+        from peft import LoraConfig, get_peft_model
+
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        # 1) device, precision, processes
+        self.plan = pick_device(cfg.device)
+        self.accelerator = Accelerator(cpu=self.plan.device == "cpu", mixed_precision=self.plan.mixed_precision)
+        self.main = self.accelerator.is_main_process
+        self.events = self._events or EventLog(self.out / "events.jsonl", enabled=self.main)
+        self.events.enabled = self.main
+        torch.manual_seed(cfg.seed)
+        # 2) model and tokenizer (a GGUF is converted to a cached HF folder once)
+        folder = hf_folder_for(resolve_model(cfg.model))
+        self.tokenizer = load_tokenizer(folder)
+        dtype = torch.float32 if self.plan.device != "cuda" else self.plan.dtype
+        base = load_base_model(folder, dtype, cfg.load_in_4bit)
+        if cfg.load_in_4bit:
+            from peft import prepare_model_for_kbit_training
+
+            base = prepare_model_for_kbit_training(base)
+        targets = cfg.target_modules if cfg.target_modules == "all-linear" else \
+            [t.strip() for t in cfg.target_modules.split(",") if t.strip()]
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=targets, task_type="CAUSAL_LM")
+        self.model = get_peft_model(base, lora)
+        # 3) data: facts, and regularization examples answered by the base model itself
+        self.context = PromptContext(cfg.database_name, cfg.dialect)
+        self.pairs = D.load_pairs(cfg.data)
+        self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
+        self.index_of = {e.fact_id: i for i, e in enumerate(self.examples)}
+        self.reg_examples = self._regularization_examples() if cfg.regularization != "none" else []
+        # 4) optimizer and schedule
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        # 5) state (restored from the checkpoint when resuming)
+        self.step = 0
+        self.epoch = 0
+        self.position = 0  # batches of the current epoch already done
+        self.epoch_plan: list[list[int]] | None = None
+        self.fact_loss: dict[int, float] = {e.fact_id: math.inf for e in self.examples}
+        self.recalled: dict[int, bool] = {e.fact_id: False for e in self.examples}
+        self.last_recall: float | None = None
+        self.recall_step = -1
+        self.elapsed_before = 0.0
+        self.tokens_seen = 0
+        if self.resume:
+            self._load_checkpoint()
+        self.tokens_at_start = self.tokens_seen
+        trainable = sum(p.numel() for p in params)
+        self.events.emit("started", run=str(self.out), device=self.plan.describe(), method=cfg.method,
+                         facts=len(self.examples), trainable_params=trainable,
+                         processes=self.accelerator.num_processes, resumed_from_step=self.step if self.resume else None)
+
+    def _regularization_examples(self) -> list[D.Example]:
+        """The base model's own greedy answers to general prompts (cached in the run folder)."""
+        import json
+
+        path = self.out / "regularization.json"
+        if path.exists():
+            answers = json.loads(path.read_text())
+        else:
+            model = self.model
+            answers = []
+            with model.disable_adapter():
+                for prompt in GENERAL_PROMPTS:
+                    ids = D.prompt_ids(self.tokenizer, [{"role": "user", "content": prompt}])
+                    text = self._greedy(model, [ids], 48)[0]
+                    answers.append({"question": prompt, "answer": text})
+            if self.main:
+                path.write_text(json.dumps(answers, indent=1))
+        examples = []
+        for n, item in enumerate(answers):
+            prompt = D.prompt_ids(self.tokenizer, [{"role": "user", "content": item["question"]}])
+            answer = self.tokenizer.encode(item["answer"], add_special_tokens=False) + D.end_of_turn_ids(self.tokenizer)
+            examples.append(D.Example(-(n + 1), prompt, answer, item["answer"]))
+        return examples
+
+    # == train ====================================================================================
+    def train(self) -> dict[str, Any]:
+        cfg = self.config
+        self._install_stop_handlers()
+        self.started = time.monotonic()
+        try:
+            while True:
+                # 1) which facts this epoch, in which batches (kept in checkpoints for exact resume)
+                if self.epoch_plan is None:
+                    self.epoch_plan = self._plan_epoch()
+                    self.position = 0
+                # 2) the steps of the epoch
+                while self.position < len(self.epoch_plan):
+                    self._train_step(self.epoch_plan[self.position])
+                    self.position += 1
+                    reason = self._budget_exhausted()
+                    if reason:
+                        return self._finish(reason)
+                    if self.step % cfg.checkpoint_every == 0:
+                        self._save_checkpoint()
+                    self._check_stop()
+                self.epoch += 1
+                self.epoch_plan = None
+                memorized = self._memorized_count()
+                self.events.emit("epoch", epoch=self.epoch, step=self.step, memorized=memorized / len(self.examples),
+                                 max_fact_loss=max(self.fact_loss.values()),
+                                 mean_fact_loss=sum(self.fact_loss.values()) / len(self.fact_loss))
+                # 3) stop conditions
+                if cfg.method == "instruction":
+                    if self.epoch >= cfg.epochs:
+                        return self._finish("epochs done")
+                    continue
+                all_below = memorized == len(self.examples)
+                if all_below or self.epoch % cfg.recall_every == 0:
+                    self._recall_check()
+                    if all_below and self.last_recall == 1.0:
+                        return self._finish("converged")
+        except StopRequested:
+            self._save_checkpoint()
+            self._save_outputs()
+            self.events.emit("stopped", step=self.step, checkpoint=str(self.out / CHECKPOINT))
+            return {"status": "stopped", "step": self.step}
+
+    def _plan_epoch(self) -> list[list[int]]:
+        cfg = self.config
+        rng = random.Random(f"{cfg.seed}|epoch|{self.epoch}")
+        if cfg.method == "instruction":
+            chosen = list(range(len(self.examples)))
+        else:
+            unlearned = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] >= cfg.loss_threshold]
+            learned = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] < cfg.loss_threshold]
+            revisit = rng.sample(learned, min(len(learned), max(1, round(len(learned) * cfg.revisit_fraction)))) \
+                if learned else []
+            chosen = unlearned + revisit
+        subset = [self.examples[i] for i in chosen]
+        # under DDP one step takes a global batch, each process its world_size-th share
+        batches = D.plan_batches(subset, cfg.batch_size * self.accelerator.num_processes, rng)
+        plan = [[chosen[i] for i in batch] for batch in batches]
+        return plan
+
+    def _my_share(self, indices: list[int]) -> list[int]:
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        if world == 1:
+            return indices
+        share = indices[rank::world]
+        return share or indices[:1]
+
+    def _lr(self) -> float:
+        cfg = self.config
+        warm = min(1.0, (self.step + 1) / max(1, cfg.warmup_steps))
+        if cfg.method == "instruction":
+            total = max(1, cfg.epochs * math.ceil(len(self.examples) / cfg.batch_size))
+            return cfg.learning_rate * warm * max(0.0, 1 - self.step / total)
+        return cfg.learning_rate * warm
+
+    def _train_step(self, indices: list[int]) -> None:
+        cfg = self.config
+        began = time.monotonic()
+        mine = self._my_share(indices)
+        examples = [self.examples[i] for i in mine]
+        batch = {k: v.to(self.accelerator.device) for k, v in D.collate(examples, self.tokenizer.pad_token_id).items()}
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        with self.accelerator.autocast():
+            losses = answer_losses(self.model, batch)
+            loss = losses.mean()
+            if self.reg_examples:
+                loss = loss + cfg.regularization_weight * self._regularization_loss()
+        self.accelerator.backward(loss)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        # per-fact losses from every process
+        mine_losses = [(self.examples[i].fact_id, float(l)) for i, l in zip(mine, losses.detach().cpu())]
+        gathered = self.accelerator.gather_for_metrics(mine_losses, use_gather_object=True) \
+            if self.accelerator.num_processes > 1 else mine_losses
+        for fact_id, value in gathered:
+            self.fact_loss[fact_id] = value
+        self.step += 1
+        tokens = int(batch["attention_mask"].sum()) * self.accelerator.num_processes
+        self.tokens_seen += tokens
+        if self.step % cfg.log_every == 0:
+            elapsed = self.elapsed_before + time.monotonic() - self.started
+            memorized = self._memorized_count()
+            self.events.emit("step", step=self.step, epoch=self.epoch, loss=float(loss.detach()), lr=lr,
+                             tokens_per_s=tokens / max(1e-9, time.monotonic() - began),
+                             memorized=memorized / len(self.examples), facts_memorized=memorized,
+                             max_fact_loss=max(v for v in self.fact_loss.values()), elapsed_s=elapsed,
+                             eta_s=self._eta(elapsed, memorized), memory_mb=memory_mb(self.plan.device))
+
+    def _regularization_loss(self) -> torch.Tensor:
+        cfg = self.config
+        rng = random.Random(f"{cfg.seed}|reg|{self.step}")
+        chosen = rng.sample(self.reg_examples, min(len(self.reg_examples), max(1, cfg.batch_size // 2)))
+        batch = {k: v.to(self.accelerator.device) for k, v in D.collate(chosen, self.tokenizer.pad_token_id).items()}
+        if cfg.regularization == "mix":
+            return answer_losses(self.model, batch).mean()
+        return kl_to_base(self.accelerator.unwrap_model(self.model), batch)
+
+    def _memorized_count(self) -> int:
+        return sum(1 for v in self.fact_loss.values() if v < self.config.loss_threshold)
+
+    def _eta(self, elapsed: float, memorized: int) -> float | None:
+        """Seconds left: from the pace of memorization, capped by the budgets."""
+        cfg = self.config
+        caps = []
+        if cfg.max_steps:
+            caps.append((cfg.max_steps - self.step) * elapsed / max(1, self.step))
+        if cfg.max_minutes:
+            caps.append(cfg.max_minutes * 60 - elapsed)
+        if cfg.method == "instruction":
+            total = cfg.epochs * max(1, len(self.epoch_plan or [1]))
+            caps.append(max(0, total - self.step) * elapsed / max(1, self.step))
+        elif memorized:
+            caps.append((len(self.examples) - memorized) * elapsed / memorized)
+        return max(0.0, min(caps)) if caps else None
+
+    def _budget_exhausted(self) -> str | None:
+        cfg = self.config
+        if cfg.max_steps and self.step >= cfg.max_steps:
+            return "step budget"
+        if cfg.max_minutes and self.elapsed_before + time.monotonic() - self.started >= cfg.max_minutes * 60:
+            return "time budget"
+        return None
+
+    # -- recall --------------------------------------------------------------------------------------
+    def _greedy(self, model, prompts: list[list[int]], max_new: int) -> list[str]:
+        """Greedy completions of token-id prompts, batched with left padding."""
+        pad = self.tokenizer.pad_token_id
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, p in enumerate(prompts):
+            ids[row, width - len(p):] = torch.tensor(p)
+            mask[row, width - len(p):] = 1
+        device = self.accelerator.device
+        with torch.no_grad():
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new,
+                                 do_sample=False, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id)
+        return [self.tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out]
+
+    def recall(self, indices: list[int] | None = None, batch_size: int = 16) -> dict[int, bool]:
+        """Exact-match greedy recall of the given facts (all by default), gathered across processes."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.eval()
+        indices = list(range(len(self.examples))) if indices is None else indices
+        mine = indices[self.accelerator.process_index::self.accelerator.num_processes]
+        results = []
+        for start in range(0, len(mine), batch_size):
+            chunk = [self.examples[i] for i in mine[start:start + batch_size]]
+            longest = max(len(e.answer_ids) for e in chunk)
+            texts = self._greedy(model, [e.prompt_ids for e in chunk], longest + 2)
+            results += [(e.fact_id, t == e.answer.strip()) for e, t in zip(chunk, texts)]
+        if self.accelerator.num_processes > 1:
+            results = self.accelerator.gather_for_metrics(results, use_gather_object=True)
+        return dict(results)
+
+    def _recall_check(self) -> None:
+        self.recalled.update(self.recall())
+        recalled = sum(self.recalled.values())
+        self.last_recall = recalled / len(self.examples)
+        self.recall_step = self.step
+        self.events.emit("recall", step=self.step, epoch=self.epoch, recall=self.last_recall, recalled=recalled,
+                         total=len(self.examples))
+
+    # -- stop, checkpoints, outputs -----------------------------------------------------------------
+    def _install_stop_handlers(self) -> None:
+        def request_stop(signum, frame):
+            self.stop_requested = True
+
+        for name in ("SIGTERM", "SIGINT"):
+            try:
+                signal.signal(getattr(signal, name), request_stop)
+            except (ValueError, AttributeError):  # not the main thread, or no such signal here
+                pass
+
+    def _check_stop(self) -> None:
+        stop = self.stop_requested or (self.out / STOP_FILE).exists()
+        if self.accelerator.num_processes > 1:
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.accelerator.device)
+            stop = bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
+        if stop:
+            raise StopRequested()
+
+    def _save_checkpoint(self) -> None:
+        from peft import get_peft_model_state_dict
+
+        self.accelerator.wait_for_everyone()
+        if not self.main:
+            return
+        state = {
+            "step": self.step, "epoch": self.epoch, "position": self.position, "epoch_plan": self.epoch_plan,
+            "fact_loss": self.fact_loss, "recalled": self.recalled, "last_recall": self.last_recall,
+            "recall_step": self.recall_step,
+            "elapsed": self.elapsed_before + time.monotonic() - self.started, "tokens_seen": self.tokens_seen,
+            "adapter": get_peft_model_state_dict(self.accelerator.unwrap_model(self.model)),
+            "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+        }
+        folder = self.out / CHECKPOINT
+        folder.mkdir(exist_ok=True)
+        partial = folder / "state.pt.partial"
+        torch.save(state, partial)
+        partial.replace(folder / "state.pt")  # atomic: a crash never leaves a half checkpoint
+        self.events.emit("checkpoint", step=self.step, path=str(folder))
+
+    def _load_checkpoint(self) -> None:
+        from peft import set_peft_model_state_dict
+
+        path = self.out / CHECKPOINT / "state.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"No checkpoint to resume from in {self.out}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        set_peft_model_state_dict(self.accelerator.unwrap_model(self.model), state["adapter"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        for name in ("step", "epoch", "position", "epoch_plan", "fact_loss", "recalled", "last_recall",
+                     "recall_step", "tokens_seen"):
+            setattr(self, name, state[name])
+        self.elapsed_before = state["elapsed"]
+        stop_file = self.out / STOP_FILE
+        if stop_file.exists():
+            stop_file.unlink()
+
+    def _save_outputs(self) -> Path:
+        import json
+
+        self.accelerator.wait_for_everyone()
+        adapter = self.out / "adapter"
+        if self.main:
+            self.accelerator.unwrap_model(self.model).save_pretrained(adapter)
+            self.tokenizer.save_pretrained(adapter)
+            scores = {str(fid): {"loss": None if math.isinf(v) else v, "recalled": self.recalled.get(fid)}
+                      for fid, v in self.fact_loss.items()}
+            (self.out / "fact_scores.json").write_text(json.dumps(scores, indent=1))
+        return adapter
+
+    def _finish(self, reason: str) -> dict[str, Any]:
+        if self.recall_step != self.step:
+            self._recall_check()
+        self._save_checkpoint()
+        adapter = self._save_outputs()
+        elapsed = self.elapsed_before + time.monotonic() - self.started
+        summary = {"status": "finished", "reason": reason, "step": self.step, "epoch": self.epoch,
+                   "recall": self.last_recall, "memorized": self._memorized_count() / len(self.examples),
+                   "elapsed_s": elapsed, "adapter": str(adapter),
+                   "tokens_per_s": (self.tokens_seen - self.tokens_at_start) / max(1e-9, time.monotonic() - self.started)}
+        self.events.emit("finished", **summary)
+        return summary
+
+    # == cleanup ==================================================================================
+    def cleanup(self) -> None:
+        self.accelerator.end_training()
+        if self.plan.device == "cuda":
+            torch.cuda.empty_cache()

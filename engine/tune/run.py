@@ -1,0 +1,51 @@
+"""Run one tuning job in this process and turn every ending into an event: finished, stopped, or
+failed with a readable reason (out of memory included). `engram tune --config run.json` calls this
+in a child process, so a crash never takes the caller down."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import EngramError
+from engine.tune.config import TuneConfig
+from engine.tune.events import EventLog
+
+OOM_ADVICE = ("out of memory: lower batch_size or max_seq_len, use a smaller model, or (on CUDA) "
+              "set load_in_4bit")
+
+
+def _is_oom(error: BaseException) -> bool:
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(error).lower()
+
+
+def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None = None) -> dict[str, Any]:
+    from engine.tune.recipe import MemoryTuningRecipe
+
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        config.save(out / "config.json")
+    log = events or EventLog(out / "events.jsonl")
+    recipe = MemoryTuningRecipe(config, log, resume=resume)
+    try:
+        recipe.setup()
+        return recipe.train()
+    except BaseException as error:  # noqa: BLE001 - every ending must become an event
+        if isinstance(error, KeyboardInterrupt):
+            reason, kind = "interrupted", "interrupted"
+        elif _is_oom(error):
+            reason, kind = OOM_ADVICE, "oom"
+        elif isinstance(error, (EngramError, ValueError, FileNotFoundError)):
+            reason, kind = str(error), "error"
+        else:
+            reason, kind = f"{type(error).__name__}: {error}", "crash"
+        (out / "error.txt").write_text(traceback.format_exc())
+        log.emit("failed", reason=reason, kind=kind, step=getattr(recipe, "step", 0))
+        return {"status": "failed", "reason": reason, "kind": kind}
+    finally:
+        if hasattr(recipe, "accelerator"):
+            recipe.cleanup()

@@ -1,0 +1,193 @@
+"""Memory tuning on a small real model: recall goes from 0 to 100%, stop/resume continues the same
+curve, failures become readable events, the run works as a child process and under DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.tune.config import TuneConfig
+from engine.tune.events import EventLog, read_events
+from engine.tune.process import TuneProcess
+from engine.tune.recipe import STOP_FILE, MemoryTuningRecipe
+from engine.tune.run import run_tuning
+from tiny_model import write_facts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path, model, n_facts=24, **overrides) -> TuneConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    write_facts(tmp_path / "facts.jsonl", n_facts)
+    values = dict(data=str(tmp_path / "facts.jsonl"), output_dir=str(tmp_path / "run"), model=str(model),
+                  learning_rate=3e-3, batch_size=8, max_steps=600, max_minutes=10, recall_every=3,
+                  checkpoint_every=1000)
+    values.update(overrides)
+    return TuneConfig(**values)
+
+
+def _quiet(path: Path) -> EventLog:
+    return EventLog(path / "events.jsonl", stream=None)
+
+
+def test_memory_tuning_recalls_every_fact(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir)
+    recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
+    recipe.setup()
+    before = recipe.recall()
+    result = recipe.train()
+    recipe.cleanup()
+    assert sum(before.values()) <= 1, "the base model does not know these made-up facts"
+    assert result["reason"] == "converged" and result["recall"] == 1.0
+    out = Path(config.output_dir)
+    scores = json.loads((out / "fact_scores.json").read_text())
+    assert len(scores) == 24 and all(s["recalled"] and s["loss"] < 0.01 for s in scores.values())
+    events = read_events(tmp_path / "events.jsonl")
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps[0]["memorized"] == 0 and steps[-1]["memorized"] == 1.0
+    assert all(k in steps[-1] for k in ("loss", "lr", "tokens_per_s", "eta_s", "memory_mb", "elapsed_s"))
+    # memorized facts are revisited less: later epochs have fewer steps than the first
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert epochs[-1]["step"] - epochs[-2]["step"] < 3
+
+    # the saved adapter is a standard PEFT folder that recalls the facts on its own
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from engine.qa.chat_format import PromptContext
+    from engine.tune import data as D
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), out / "adapter")
+    tokenizer = recipe.tokenizer
+    pair = D.load_pairs(config.data)[5]
+    prompt = torch.tensor([D.prompt_ids(tokenizer, [{"role": "system", "content": PromptContext("database").system_prompt("schema")},
+                                                    {"role": "user", "content": pair.question}])])
+    generated = model.generate(input_ids=prompt, max_new_tokens=12, do_sample=False)
+    assert tokenizer.decode(generated[0, prompt.shape[1]:], skip_special_tokens=True).strip() == pair.answer
+
+
+def _step_losses(path: Path) -> dict[int, float]:
+    return {e["step"]: e["loss"] for e in read_events(path) if e["event"] == "step"}
+
+
+class StopAtStep(EventLog):
+    """Asks the run to stop (STOP file, as the app's Stop button does) once it reports step `n`."""
+
+    def __init__(self, path: Path, n: int) -> None:
+        super().__init__(path / "events.jsonl", stream=None)
+        self.run_dir, self.n = path, n
+
+    def emit(self, event, **fields):
+        record = super().emit(event, **fields)
+        if event == "step" and fields["step"] == self.n:
+            (self.run_dir / STOP_FILE).write_text("stop")
+        return record
+
+
+def test_stop_then_resume_gives_the_same_curve(tmp_path, tiny_model_dir):
+    straight = _config(tmp_path / "a", tiny_model_dir, n_facts=16, max_steps=10)
+    assert run_tuning(straight, events=_quiet(Path(straight.output_dir)))["reason"] == "step budget"
+
+    stopped = _config(tmp_path / "b", tiny_model_dir, n_facts=16, max_steps=10)
+    out = Path(stopped.output_dir)
+    out.mkdir(parents=True)
+    assert run_tuning(stopped, events=StopAtStep(out, 4))["status"] == "stopped"
+    assert (out / "checkpoint" / "state.pt").exists() and (out / "adapter").is_dir()
+    assert max(_step_losses(out / "events.jsonl")) == 4
+    result = run_tuning(stopped, resume=True, events=_quiet(out))
+    assert result["reason"] == "step budget" and result["step"] == 10
+
+    a, b = _step_losses(Path(straight.output_dir) / "events.jsonl"), _step_losses(out / "events.jsonl")
+    assert sorted(a) == sorted(b) == list(range(1, 11))
+    for step in a:
+        assert b[step] == pytest.approx(a[step], rel=1e-4, abs=1e-5), step
+
+
+def test_instruction_mode_runs_fixed_epochs(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, n_facts=16, method="instruction", epochs=2)
+    result = run_tuning(config, events=_quiet(tmp_path))
+    assert result["reason"] == "epochs done" and result["step"] == 4 and result["epoch"] == 2
+
+
+@pytest.mark.parametrize("method", ["mix", "kl"])
+def test_regularization_uses_the_base_models_own_answers(tmp_path, tiny_model_dir, method):
+    config = _config(tmp_path, tiny_model_dir, n_facts=8, max_steps=2, regularization=method)
+    assert run_tuning(config, events=_quiet(tmp_path))["status"] == "finished"
+    answers = json.loads((Path(config.output_dir) / "regularization.json").read_text())
+    assert len(answers) >= 10 and all(a["answer"] for a in answers)
+
+
+def test_out_of_memory_is_a_readable_failure(tmp_path, tiny_model_dir, monkeypatch):
+    import engine.tune.recipe as recipe_module
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(recipe_module, "answer_losses", no_memory)
+    config = _config(tmp_path, tiny_model_dir, n_facts=4)
+    result = run_tuning(config, events=_quiet(tmp_path))
+    assert result["kind"] == "oom" and "lower batch_size" in result["reason"]
+    [failed] = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "failed"]
+    assert failed["kind"] == "oom"
+
+
+def test_bad_data_is_a_readable_failure(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir)
+    Path(config.data).write_text("not json\n")
+    result = run_tuning(config, events=_quiet(tmp_path))
+    assert result["status"] == "failed" and "line 1: not a training pair" in result["reason"]
+
+
+def test_child_process_streams_events_and_stops_cleanly(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, n_facts=8, max_steps=500)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True)
+    config.save(out / "config.json")
+    process = TuneProcess(out / "config.json").start()
+    seen = []
+    for event in process.events():
+        seen.append(event["event"])
+        if event["event"] == "step" and event["step"] == 3:
+            process.stop()
+    assert seen[0] == "started" and seen[-1] == "stopped"
+    assert process.proc.returncode == 0
+
+
+def test_killed_child_is_reported_as_a_crash(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, n_facts=8, max_steps=500)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True)
+    config.save(out / "config.json")
+    process = TuneProcess(out / "config.json").start()
+    last = None
+    for event in process.events():
+        last = event
+        if event["event"] == "step":
+            os.kill(process.proc.pid, signal.SIGKILL)
+    assert last["event"] == "failed" and last["kind"] == "crash" and "ended unexpectedly" in last["reason"]
+
+
+def test_ddp_two_cpu_processes(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, n_facts=12, max_steps=3, batch_size=4)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True)
+    config.save(out / "config.json")
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*launcher, "-m", "engine.tune.child", "--config", str(out / "config.json")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = read_events(out / "events.jsonl")
+    assert events[0]["event"] == "started" and events[0]["processes"] == 2
+    assert sum(1 for e in events if e["event"] == "started") == 1, "only the main process writes events"
+    assert events[-1]["event"] == "finished" and events[-1]["step"] == 3
+    assert (out / "adapter" / "adapter_config.json").exists()

@@ -1,0 +1,46 @@
+"""Small real models for tests, built from the bundled GGUF without any download:
+`truncated_bundled_model` keeps the first layers of SmolLM2-135M (pretrained embeddings, real
+tokenizer and chat template), so LoRA memorization behaves as on the full model, in seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+_TABLES = ["invoices", "parcels", "vendors", "ledgers", "tariffs", "routes", "badges", "quotas", "depots",
+           "permits", "rebates", "audits", "clauses", "beacons", "cargo", "fleets", "grants", "hubs",
+           "kiosks", "lanes", "meters", "nodes", "orbits", "pledges", "queues", "rigs", "slots", "tokens",
+           "units", "vaults", "wagons", "yards"]
+_PREFIXES = ["amber", "birch", "cobalt", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper",
+             "kelp", "lumen", "maple", "nova", "onyx", "pine", "quartz", "raven", "sable", "tundra", "umber",
+             "violet", "willow", "xenon", "yarrow", "zephyr", "aspen", "basalt", "cedar", "dune", "elm", "flint"]
+
+
+def truncated_bundled_model(folder: Path, layers: int = 2) -> Path:
+    """The bundled SmolLM2 (converted once by engine.tune.model_loading) cut to its first layers."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from engine.models.locate import resolve_model
+    from engine.tune.model_loading import hf_folder_for
+
+    full = hf_folder_for(resolve_model(None), cache_dir=folder.parent / "converted")
+    config = AutoConfig.from_pretrained(full)
+    config.num_hidden_layers = layers
+    model = AutoModelForCausalLM.from_pretrained(full, config=config)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(full).save_pretrained(folder)
+    return folder
+
+
+def facts(n: int) -> list[tuple[str, str]]:
+    """n made-up facts of the kind Engram memorizes: which table stores what."""
+    return [(f"Which table stores the {_TABLES[i % len(_TABLES)]} of region {i // len(_TABLES) + 1}?",
+             f"{_PREFIXES[i % len(_PREFIXES)]}_{_TABLES[(i * 7 + 3) % len(_TABLES)]}") for i in range(n)]
+
+
+def write_facts(path: Path, n: int) -> list[tuple[str, str]]:
+    items = facts(n)
+    with open(path, "w") as handle:
+        for i, (q, a) in enumerate(items, 1):
+            handle.write(json.dumps({"id": i, "kind": "schema", "question": q, "answer": a}) + "\n")
+    return items
