@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install  ## the main job: the app on the bundled demo database and model
-	$(BIN)/engram demo
+run: install  ## the main job: the desktop app on the bundled demo database and model
+	$(BIN)/python -m app.bootstrap
 
 demo: install  ## headless tour of the demo database and bundled model
 	$(BIN)/engram demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_model.py
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the UI tests never need a display
 
 from app.paths import DEMO_DUCKDB, DEMO_SQLITE
 

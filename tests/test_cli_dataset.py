@@ -44,3 +44,27 @@ def test_import_then_export(demo_sqlite, tmp_path, capsys):
     with ProjectStore(project) as store:
         pairs = store.pairs()
         assert [(p.source, p.validation) for p in pairs] == [("import", None), ("import", "ok")]
+
+
+def test_tune_from_a_project_records_the_run(demo_sqlite, tmp_path, tiny_model_dir, capsys):
+    project = tmp_path / "p.engram"
+    assert main(["generate", str(demo_sqlite), "--project", str(project), "--approve-valid"]) == 0
+    with ProjectStore(project) as store:  # keep the run short: train on a handful of pairs
+        keep = store.pair_ids("status = 'approved' AND split = 'train' AND kind = 'schema'")[:6]
+        store.update_pairs(store.pair_ids(f"id NOT IN ({','.join(map(str, keep))})"), status="rejected")
+    capsys.readouterr()
+    run_dir = tmp_path / "run"
+    code = main(["tune", "--project", str(project), "--run-dir", str(run_dir), "--model", str(tiny_model_dir),
+                 "--max-steps", "2"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    events = [json.loads(line) for line in out.out.splitlines()]
+    assert events[0]["event"] == "started" and events[-1]["event"] == "finished"
+    assert "finished (reason=step budget, step=2" in out.err
+    with ProjectStore(project) as store:
+        [run] = store.runs()
+        assert run["status"] == "finished" and run["folder"] == str(run_dir)
+        assert set(store.fact_scores(run["id"])) == set(keep)
+        assert store.artifacts(run["id"])[0]["kind"] == "adapter"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["database_name"] == "lumen" and config["dialect"] == "sqlite"

@@ -1,0 +1,157 @@
+"""Memory tuning vs a plain HF Trainer + PEFT run: same model, same facts, same machine.
+
+Facts: the first N approved schema/data facts that `engram generate` makes on the demo database.
+Model: the bundled SmolLM2-135M-Instruct (dequantized once into the model cache).
+Prints tokens/s of each, the ratio, wall time to 100% greedy exact-match recall, and final recall.
+Goals (issue #4): ≥1.3× the Trainer's tokens/s; N=100 facts memorized on 2 CPU cores in ≤10 minutes.
+
+    .venv/bin/python bench/bench_memory_tuning.py [--facts 100] [--minutes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from app.paths import DEMO_SQLITE  # noqa: E402
+from engine.db import open_database  # noqa: E402
+from engine.project import ProjectStore  # noqa: E402
+from engine.qa.generate import generate_template_pairs  # noqa: E402
+from engine.tune import data as D  # noqa: E402
+from engine.tune.config import TuneConfig  # noqa: E402
+from engine.tune.events import EventLog, read_events  # noqa: E402
+from engine.tune.run import run_tuning  # noqa: E402
+
+
+def demo_facts(folder: Path, n: int) -> Path:
+    with open_database(DEMO_SQLITE) as db, ProjectStore.create(folder / "bench.engram", DEMO_SQLITE) as store:
+        generate_template_pairs(store, db, paraphrases=0)
+        pairs = store.pairs("kind IN ('schema', 'data') AND validation IS NULL OR validation = 'ok'")[:n]
+    path = folder / "facts.jsonl"
+    D.write_run_data([p for p in pairs if p.kind != "sql"][:n], path)
+    return path
+
+
+def run_memory(config: TuneConfig) -> dict:
+    started = time.monotonic()
+    result = run_tuning(config, events=EventLog(Path(config.output_dir) / "events.jsonl", stream=None))
+    events = read_events(Path(config.output_dir) / "events.jsonl")
+    full = next((e for e in events if e["event"] == "recall" and e["recall"] == 1.0), None)
+    first = next(e for e in events if e["event"] == "started")
+    return {"tokens_per_s": result.get("tokens_per_s"), "recall": result.get("recall"), "steps": result.get("step"),
+            "seconds_to_full_recall": (full["time"] - first["time"]) if full else None,
+            "wall_s": time.monotonic() - started}
+
+
+def run_trainer(config: TuneConfig, minutes: float) -> dict:
+    """The baseline: transformers Trainer + PEFT LoRA, full-sequence loss, recall checked by a callback."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from engine.models.locate import resolve_model
+    from engine.qa.chat_format import PromptContext
+    from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
+    from engine.tune.recipe import MemoryTuningRecipe
+
+    folder = hf_folder_for(resolve_model(config.model))
+    tokenizer = load_tokenizer(folder)
+    model = get_peft_model(load_base_model(folder, torch.float32),
+                           LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules="all-linear",
+                                      task_type="CAUSAL_LM"))
+    examples = D.encode_pairs(tokenizer, D.load_pairs(config.data), PromptContext(config.database_name), 512)
+    features = [{k: v[0] for k, v in D.collate([e], tokenizer.pad_token_id).items()} for e in examples]
+
+    def collator(batch):
+        chosen = [examples[f["index"]] for f in batch]
+        return D.collate(chosen, tokenizer.pad_token_id)
+
+    dataset = [{"index": i, **f} for i, f in enumerate(features)]
+    helper = MemoryTuningRecipe(config)  # only for its greedy recall on the same examples
+    helper.tokenizer, helper.examples = tokenizer, examples
+
+    class _Accel:  # the recall helper runs single-process here
+        device = torch.device("cpu")
+        process_index, num_processes = 0, 1
+
+        @staticmethod
+        def unwrap_model(m):
+            return m
+
+    helper.accelerator = _Accel()
+    state = {"tokens": 0, "full_recall_at": None, "recall": 0.0, "started": time.monotonic()}
+
+    class RecallAndBudget(TrainerCallback):
+        def on_step_begin(self, args, st, control, **kw):
+            return control
+
+        def on_epoch_end(self, args, st, control, model=None, **kw):
+            if int(st.epoch) % config.recall_every == 0:
+                helper.model = model
+                recalled = helper.recall()
+                model.train()
+                state["recall"] = sum(recalled.values()) / len(recalled)
+                if state["recall"] == 1.0 and state["full_recall_at"] is None:
+                    state["full_recall_at"] = time.monotonic() - state["started"]
+                    control.should_training_stop = True
+            if time.monotonic() - state["started"] > minutes * 60:
+                control.should_training_stop = True
+            return control
+
+    tokens_per_epoch = sum(e.length for e in examples)
+    args = TrainingArguments(output_dir=str(Path(config.output_dir) / "trainer"), per_device_train_batch_size=config.batch_size,
+                             learning_rate=config.learning_rate, lr_scheduler_type="constant", num_train_epochs=1000,
+                             logging_steps=10**9, save_strategy="no", report_to=[], use_cpu=True,
+                             remove_unused_columns=False, dataloader_num_workers=0, seed=config.seed)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                      callbacks=[RecallAndBudget()])
+    started = time.monotonic()
+    trainer.train()
+    train_s = time.monotonic() - started
+    epochs = trainer.state.epoch or 1
+    return {"tokens_per_s": tokens_per_epoch * epochs / train_s, "recall": state["recall"],
+            "steps": trainer.state.global_step, "seconds_to_full_recall": state["full_recall_at"], "wall_s": train_s}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--facts", type=int, default=100)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--skip-trainer", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        data = demo_facts(folder, args.facts)
+        n = sum(1 for _ in open(data))
+        config = TuneConfig(data=str(data), output_dir=str(folder / "memory"), model="bundled", database_name="lumen",
+                            batch_size=10, learning_rate=2e-3, max_minutes=args.minutes, max_steps=0, recall_every=2,
+                            checkpoint_every=10**6, log_every=10)
+        memory = run_memory(config)
+        print(f"memory tuning : {n} facts, recall {memory['recall']:.0%} after {memory['steps']} steps, "
+              f"{memory['tokens_per_s']:.0f} tokens/s, 100% recall at "
+              f"{memory['seconds_to_full_recall'] and round(memory['seconds_to_full_recall'])}s")
+        result = {"facts": n, "memory": memory}
+        if not args.skip_trainer:
+            trainer_config = TuneConfig(**{**json.loads(config.to_json()), "output_dir": str(folder / "trainer")})
+            trainer = run_trainer(trainer_config, args.minutes)
+            ratio = memory["tokens_per_s"] / trainer["tokens_per_s"]
+            print(f"HF Trainer    : recall {trainer['recall']:.0%} after {trainer['steps']} steps, "
+                  f"{trainer['tokens_per_s']:.0f} tokens/s, 100% recall at "
+                  f"{trainer['seconds_to_full_recall'] and round(trainer['seconds_to_full_recall'])}s")
+            print(f"tokens/s ratio memory/Trainer: {ratio:.2f}x (goal >= 1.3x)")
+            result.update(trainer=trainer, ratio=ratio)
+        goal = memory["seconds_to_full_recall"] is not None and memory["seconds_to_full_recall"] <= args.minutes * 60
+        print(f"goal {n} facts memorized within {args.minutes:.0f} min: {'met' if goal else 'MISSED'}")
+        print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The desktop app driven as a user would, under QT_QPA_PLATFORM=offscreen."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QMessageBox
+
+from engine.project import ProjectStore
+from ui.main_window import MainWindow
+from ui.pair_model import COLUMNS, PairTableModel
+from ui.result_model import ResultModel
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, demo_sqlite):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    assert win.open_database(demo_sqlite)
+    win.resize(1400, 850)
+    win.show()
+    yield win
+    win.state.close()
+
+
+def _dialogs(win) -> list[QMessageBox]:
+    return [w for w in win.findChildren(QMessageBox) if w.isVisible()]
+
+
+def test_database_page_shows_schema_samples_and_runs_queries(qtbot, window):
+    page = window.database_page
+    tables = [page.tree.topLevelItem(i).text(0) for i in range(page.tree.topLevelItemCount())]
+    assert "orders" in tables and tables[-1] == "order_overview"
+    orders = page.tree.topLevelItem(tables.index("orders"))
+    assert orders.text(3) == "2,400"
+    keys = {orders.child(i).text(0): orders.child(i).text(2) for i in range(orders.childCount())}
+    assert keys["order_id"] == "PK" and keys["customer_id"] == "→ customers.customer_id"
+    page.tree.setCurrentItem(orders)
+    assert page.sample_model.columns[0] == "order_id" and page.sample_model.rowCount() == 100
+
+    page.editor.setPlainText("SELECT channel, COUNT(*) FROM orders GROUP BY channel")
+    page.run_query()
+    qtbot.waitUntil(lambda: page.console_model.rowCount() == 4, timeout=5000)
+    assert "row(s)" in page.query_status.text()
+
+    page.row_cap.setValue(5)
+    page.editor.setPlainText("SELECT * FROM orders")
+    page.run_query()
+    qtbot.waitUntil(lambda: "truncated" in page.query_status.text(), timeout=5000)
+    assert page.console_model.rowCount() == 5
+
+
+def test_write_query_is_refused_with_a_dialog(qtbot, window, demo_sqlite):
+    before = demo_sqlite.read_bytes()
+    page = window.database_page
+    page.editor.setPlainText("DELETE FROM orders")
+    page.run_query()
+    qtbot.waitUntil(lambda: bool(_dialogs(window)), timeout=5000)
+    assert "read-only" in _dialogs(window)[0].text()
+    assert demo_sqlite.read_bytes() == before
+
+
+def test_bad_file_shows_an_error_and_keeps_the_open_database(qtbot, window, tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_text("just some text\n")
+    assert not window.open_database(bad)
+    qtbot.waitUntil(lambda: bool(_dialogs(window)), timeout=2000)
+    assert "not a SQLite or DuckDB database" in _dialogs(window)[0].text()
+    assert window.state.db is not None and window.state.db.path.name == "lumen.sqlite"
+
+
+def test_generate_edit_undo_bulk_and_filter(qtbot, window):
+    window.nav.setCurrentRow(1)
+    page = window.dataset_page
+    page.generate_templates()
+    qtbot.waitUntil(lambda: page.job is not None and not page.job.running, timeout=30000)
+    assert len(page.model.ids) > 600
+    # edit a question in the table, then undo with the Edit menu's action
+    column = [c[0] for c in COLUMNS].index("question")
+    index = page.model.index(0, column)
+    original = index.data()
+    assert page.model.setData(index, "Where do we keep customer codes?")
+    pid = page.model.ids[0]
+    assert window.state.store.get_pair(pid).question == "Where do we keep customer codes?"
+    assert page.undo_action.isEnabled() and page.undo_action.text() == "Undo edit question"
+    page.undo_action.trigger()
+    assert window.state.store.get_pair(pid).question == original
+    assert page.model.index(0, column).data() == original
+    page.redo_action.trigger()
+    assert window.state.store.get_pair(pid).question == "Where do we keep customer codes?"
+    # an SQL edit is re-validated
+    sql_column = [c[0] for c in COLUMNS].index("sql")
+    sql_row = next(r for r in range(50, 800) if page.model.pair(r).kind == "sql")
+    assert page.model.setData(page.model.index(sql_row, sql_column), "SELECT nope FROM orders")
+    assert page.model.pair(sql_row).validation == "unknown_column"
+    # bulk approve a selection
+    page.view.selectRow(3)
+    page.view.selectionModel().select(page.model.index(4, 0), page.view.selectionModel().SelectionFlag.Select |
+                                      page.view.selectionModel().SelectionFlag.Rows)
+    page.approve_action.trigger()
+    assert [page.model.pair(r).status for r in (3, 4)] == ["approved", "approved"]
+    # filter by text and by validation
+    page.search.setText("customer codes")
+    assert len(page.model.ids) == 1
+    page.search.setText("")
+    page.validation_filter.setCurrentIndex(page.validation_filter.findData("unknown_column"))
+    assert page.model.ids == [page.model.pair(0).id] and page.model.pair(0).validation == "unknown_column"
+
+
+def test_import_bad_file_imports_nothing(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\nq1,a1\nq2\n")
+    window.dataset_page.import_pairs(str(bad))
+    assert window.state.store.count_pairs() == 0
+    assert "line 3" in _dialogs(window)[0].text()
+
+
+def test_models_pass_qtmodeltester(qtmodeltester, window):
+    window.dataset_page.generate_templates()
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(30000)
+    model = PairTableModel()
+    model.set_curator(window.state.curator)
+    qtmodeltester.check(model)
+    result = ResultModel()
+    result.set_result(["a", "b"], [(1, None), (2, "x")])
+    qtmodeltester.check(result)
+
+
+def test_settings_and_recent_files_persist(qtbot, tmp_path, demo_sqlite, demo_duckdb):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    first = MainWindow(settings)
+    qtbot.addWidget(first)
+    first.open_database(demo_sqlite)
+    first.open_database(demo_duckdb)
+    first.resize(701, 503)  # within the offscreen screen (800x600)
+    first.nav.setCurrentRow(2)
+    first.close()
+    first.state.close()
+    second = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    assert second.size().width() == 701 and second.nav.currentRow() == 2
+    assert [a.text() for a in second.recent_menu.actions()] == [str(demo_duckdb), str(demo_sqlite)]
+
+
+def test_about_names_the_model_and_licences(window):
+    box = window.show_about()
+    assert "SmolLM2-135M-Instruct" in box.text() and "Apache-2.0" in box.text()
+
+
+def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir):
+    store: ProjectStore = window.state.store
+    from engine.qa.pairs import QAPair
+
+    store.add_pairs([QAPair(f"What does code X{i} mean?", f"meaning {i}", status="approved") for i in range(8)])
+    window.nav.setCurrentRow(2)
+    page = window.tune_page
+    page.model_choice.insertItem(0, "tiny", str(tiny_model_dir))
+    page.model_choice.setCurrentIndex(0)
+    page.max_steps_box.setValue(6)
+    page.batch_size.setValue(4)
+
+    gaps, timer, clock = [], QTimer(), QElapsedTimer()
+    clock.start()
+
+    def tick():
+        gaps.append(clock.restart())
+
+    timer.timeout.connect(tick)
+    timer.start(20)
+    page.start(window.state.store.path.parent / "run")
+    assert page.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not page.runner.running and page.start_button.isEnabled(), timeout=180_000)
+    timer.stop()
+    assert page.runner.final["event"] == "finished", page.runner.final
+    assert len(page.loss_series.x) == 6 and page.loss_curve.getData()[0] is not None
+    assert len(page.loss_curve.getData()[0]) == 6, "the plot grew with every step"
+    assert page.history.count() == 1 and "finished" in page.history.item(0).text()
+    [run] = store.runs()
+    assert run["status"] == "finished" and store.fact_scores(run["id"])
+    longest = max(gaps[5:])  # after the first ticks (window painting)
+    print(f"longest event-loop gap while training: {longest} ms")
+    assert longest < 250, f"the UI froze for {longest} ms"

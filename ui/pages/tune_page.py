@@ -1,0 +1,346 @@
+"""Tune page: choose the model and hyper-parameters (tooltips from TuneConfig's help), start, stop
+and resume memory tuning, and watch it live: loss, share of facts memorized and learning rate
+plots, progress, ETA, tokens/s, memory, the event log and the run history.
+
+Plots read growing numpy buffers and redraw at most ~10 times a second (a QTimer), however fast
+events arrive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from engine.tune.config import TuneConfig
+from ui.errors import show_error
+from ui.state import AppState
+from ui.tune_process import TuneRunner
+
+HELP = TuneConfig.help()
+
+
+class Series:
+    """A growing x/y buffer for one curve."""
+
+    def __init__(self) -> None:
+        self.x: list[float] = []
+        self.y: list[float] = []
+
+    def add(self, x: float, y: float | None) -> None:
+        if y is not None:
+            self.x.append(x)
+            self.y.append(y)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.x, dtype=float), np.asarray(self.y, dtype=float)
+
+
+class TunePage(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.runner = TuneRunner(self)
+        self.runner.event.connect(self.on_event)
+        self.runner.ended.connect(self.on_ended)
+        self.run_id: int | None = None
+        self.run_dir: Path | None = None
+        self.max_steps = 0
+
+        # -- settings form ----------------------------------------------------------------------------
+        defaults = TuneConfig()
+        self.model_choice = QComboBox()
+        self.model_choice.addItem("Bundled SmolLM2-135M-Instruct", "bundled")
+        self.model_choice.addItem("Hugging Face folder…", "pick-folder")
+        self.model_choice.addItem("GGUF file…", "pick-gguf")
+        self.model_choice.activated.connect(self._pick_model)
+        self.method = QComboBox()
+        self.method.addItems(["memory", "instruction"])
+        self.lora_r = self._spin(1, 256, defaults.lora_r)
+        self.batch_size = self._spin(1, 512, defaults.batch_size)
+        self.max_steps_box = self._spin(0, 1_000_000, defaults.max_steps)
+        self.epochs = self._spin(1, 1000, defaults.epochs)
+        self.lr = self._double(1e-6, 0.5, defaults.learning_rate, 5)
+        self.threshold = self._double(1e-5, 5.0, defaults.loss_threshold, 4)
+        self.max_minutes = self._double(0, 10_000, defaults.max_minutes, 1)
+        self.regularization = QComboBox()
+        self.regularization.addItems(["none", "mix", "kl"])
+        form = QFormLayout()
+        for label, widget, key in (("Model", self.model_choice, "model"), ("Method", self.method, "method"),
+                                   ("LoRA rank", self.lora_r, "lora_r"), ("Learning rate", self.lr, "learning_rate"),
+                                   ("Batch size", self.batch_size, "batch_size"),
+                                   ("Loss threshold", self.threshold, "loss_threshold"),
+                                   ("Max steps", self.max_steps_box, "max_steps"),
+                                   ("Max minutes", self.max_minutes, "max_minutes"),
+                                   ("Epochs (instruction)", self.epochs, "epochs"),
+                                   ("Regularization", self.regularization, "regularization")):
+            widget.setToolTip(HELP[key])
+            form.addRow(label, widget)
+        settings = QGroupBox("Run settings")
+        settings.setLayout(form)
+
+        self.start_button = QPushButton("Start tuning")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self.resume)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.stop_button, self.resume_button):
+            buttons.addWidget(button)
+
+        self.history = QListWidget()
+        self.history.itemDoubleClicked.connect(self._load_history_item)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(settings)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(QLabel("Run history (double-click to view)"))
+        left_layout.addWidget(self.history, 1)
+
+        # -- live view ----------------------------------------------------------------------------
+        pg.setConfigOptions(antialias=True)
+        self.loss_plot = pg.PlotWidget(title="Loss (batch, log scale)")
+        self.loss_plot.setLogMode(y=True)
+        self.memo_plot = pg.PlotWidget(title="Facts memorized / recalled")
+        self.memo_plot.setYRange(0, 1.05)
+        self.memo_plot.addLegend(offset=(10, 10))
+        self.lr_plot = pg.PlotWidget(title="Learning rate")
+        for plot in (self.loss_plot, self.memo_plot, self.lr_plot):
+            plot.setLabel("bottom", "step")
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+        self.loss_series, self.memo_series, self.recall_series, self.lr_series = Series(), Series(), Series(), Series()
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=2))
+        self.memo_curve = self.memo_plot.plot(pen=pg.mkPen("#2ca02c", width=2), name="below loss threshold")
+        self.recall_curve = self.memo_plot.plot(pen=None, symbol="o", symbolBrush="#d62728", name="exact recall")
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#ff7f0e", width=2))
+        plots = QGridLayout()
+        plots.addWidget(self.loss_plot, 0, 0)
+        plots.addWidget(self.memo_plot, 0, 1)
+        plots.addWidget(self.lr_plot, 1, 0)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p% of facts memorized")
+        self.stats = QLabel("No run yet")
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        status_box = QWidget()
+        status_layout = QVBoxLayout(status_box)
+        status_layout.addWidget(self.progress)
+        status_layout.addWidget(self.stats)
+        status_layout.addWidget(self.log, 1)
+        plots.addWidget(status_box, 1, 1)
+        right = QWidget()
+        right.setLayout(plots)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(100)  # at most 10 redraws a second
+        self.redraw_timer.timeout.connect(self.redraw)
+        self._dirty = False
+        state.runs_changed.connect(self.refresh_history)
+        state.database_changed.connect(self.refresh_history)
+
+    @staticmethod
+    def _spin(low: int, high: int, value: int) -> QSpinBox:
+        box = QSpinBox()
+        box.setRange(low, high)
+        box.setValue(value)
+        return box
+
+    @staticmethod
+    def _double(low: float, high: float, value: float, decimals: int) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setDecimals(decimals)
+        box.setRange(low, high)
+        box.setValue(value)
+        box.setSingleStep(10 ** -decimals * 10)
+        return box
+
+    def _pick_model(self, index: int) -> None:
+        kind = self.model_choice.itemData(index)
+        if kind == "pick-folder":
+            path = QFileDialog.getExistingDirectory(self, "Hugging Face model folder")
+        elif kind == "pick-gguf":
+            path, _ = QFileDialog.getOpenFileName(self, "GGUF model", "", "GGUF (*.gguf)")
+        else:
+            return
+        if path:
+            self.model_choice.insertItem(0, Path(path).name, path)
+        self.model_choice.setCurrentIndex(0)
+
+    def config(self) -> TuneConfig:
+        """The run settings as the form shows them."""
+        return TuneConfig(model=self.model_choice.currentData() or "bundled", method=self.method.currentText(),
+                          lora_r=self.lora_r.value(), lora_alpha=2 * self.lora_r.value(),
+                          learning_rate=self.lr.value(), batch_size=self.batch_size.value(),
+                          loss_threshold=self.threshold.value(), max_steps=self.max_steps_box.value(),
+                          max_minutes=self.max_minutes.value(), epochs=self.epochs.value(),
+                          regularization=self.regularization.currentText())
+
+    # -- run control -----------------------------------------------------------------------------
+    def start(self, run_dir: str | Path | None = None) -> None:
+        from engine.tune.prepare import prepare_run
+
+        store = self.state.store
+        if store is None or self.runner.running:
+            return
+        try:
+            config, self.run_id = prepare_run(store, self.config(), run_dir or None)
+        except Exception as error:  # noqa: BLE001
+            show_error(self, "Cannot start tuning", str(error))
+            return
+        self.run_dir = Path(config.output_dir)
+        self.max_steps = config.max_steps
+        self._reset_view()
+        self._launch(resume=False)
+
+    def _launch(self, resume: bool) -> None:
+        self.runner.start(self.run_dir / "config.json", resume=resume)
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.redraw_timer.start()
+        self.log.appendPlainText(f"{'Resuming' if resume else 'Starting'} run in {self.run_dir}")
+        self.state.runs_changed.emit()
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.stop_button.setEnabled(False)
+        self.log.appendPlainText("Stop requested: saving a checkpoint…")
+
+    def resume(self) -> None:
+        if self.run_dir is not None and not self.runner.running:
+            self._launch(resume=True)
+
+    def _reset_view(self) -> None:
+        for series in (self.loss_series, self.memo_series, self.recall_series, self.lr_series):
+            series.x.clear()
+            series.y.clear()
+        self.progress.setValue(0)
+        self.log.clear()
+        self._dirty = True
+        self.redraw()
+
+    # -- events ----------------------------------------------------------------------------------
+    def on_event(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "step":
+            step = event["step"]
+            self.loss_series.add(step, max(event["loss"], 1e-6))
+            self.memo_series.add(step, event.get("memorized"))
+            self.lr_series.add(step, event.get("lr"))
+            self.progress.setValue(round(100 * (event.get("memorized") or 0)))
+            eta = event.get("eta_s")
+            memory = event.get("memory_mb")
+            self.stats.setText(
+                f"step {step}" + (f" / {self.max_steps}" if self.max_steps else "")
+                + f" · epoch {event.get('epoch')} · loss {event['loss']:.4f}"
+                + f" · {event.get('facts_memorized')} facts memorized"
+                + f" · {event.get('tokens_per_s', 0):.0f} tokens/s"
+                + (f" · ETA {_duration(eta)}" if eta is not None else "")
+                + (f" · memory {memory:.0f} MiB" if memory else ""))
+            self._dirty = True
+            return
+        if kind == "recall":
+            self.recall_series.add(event["step"], event["recall"])
+            self._dirty = True
+        self.log.appendPlainText(_describe(event))
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.loss_curve.setData(*self.loss_series.arrays())
+        self.memo_curve.setData(*self.memo_series.arrays())
+        self.recall_curve.setData(*self.recall_series.arrays())
+        self.lr_curve.setData(*self.lr_series.arrays())
+
+    def on_ended(self, final: dict) -> None:
+        from engine.tune.prepare import record_run
+
+        self.redraw_timer.stop()
+        self._dirty = True
+        self.redraw()
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.resume_button.setEnabled(final.get("event") in ("stopped", "failed")
+                                      and self.run_dir is not None and (self.run_dir / "checkpoint").exists())
+        if self.state.store is not None and self.run_id is not None:
+            record_run(self.state.store, self.run_id, self.run_dir)
+        if final.get("event") == "failed":
+            show_error(self, "Tuning failed", final.get("reason", "unknown reason"))
+        self.state.runs_changed.emit()
+
+    def refresh_history(self) -> None:
+        self.history.clear()
+        store = self.state.store
+        if store is None:
+            return
+        for run in reversed(store.runs()):
+            summary = json.loads(run["summary_json"]) if run["summary_json"] else {}
+            recall = summary.get("recall")
+            text = f"{run['name']} · {run['method']} · {run['status']}" + (
+                f" · recall {recall:.0%}" if isinstance(recall, (int, float)) else "")
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, run["folder"])
+            self.history.addItem(item)
+
+    def _load_history_item(self, item: QListWidgetItem) -> None:
+        """Show a past run's curves from its event log."""
+        from engine.tune.events import read_events
+
+        folder = item.data(Qt.ItemDataRole.UserRole)
+        if not folder or self.runner.running:
+            return
+        self.run_dir = Path(folder)
+        self._reset_view()
+        for event in read_events(self.run_dir / "events.jsonl"):
+            self.on_event(event)
+        self.redraw()
+        last = read_events(self.run_dir / "events.jsonl")[-1:] or [{}]
+        self.resume_button.setEnabled(last[0].get("event") == "stopped")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _describe(event: dict) -> str:
+    kind = event.get("event")
+    if kind == "started":
+        return (f"Started on {event.get('device')}: {event.get('facts')} facts, "
+                f"{event.get('trainable_params'):,} trainable parameters")
+    if kind == "recall":
+        return f"Step {event['step']}: exact recall {event['recalled']}/{event['total']} ({event['recall']:.0%})"
+    if kind == "epoch":
+        return f"Epoch {event['epoch']}: {event['memorized']:.0%} below threshold, max fact loss {event['max_fact_loss']:.4f}"
+    if kind == "checkpoint":
+        return f"Checkpoint saved at step {event['step']}"
+    if kind == "finished":
+        return f"Finished ({event['reason']}) at step {event['step']}: recall {event.get('recall', 0):.0%}"
+    if kind == "stopped":
+        return f"Stopped at step {event['step']}; Resume continues from the checkpoint"
+    if kind == "failed":
+        return f"FAILED: {event.get('reason')}"
+    if kind == "log":
+        return event.get("line", "")
+    return json.dumps(event)

@@ -1,0 +1,44 @@
+"""What the window is working on: the open database, its project and the curation session.
+Pages listen to its signals instead of reaching into each other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.projects import open_project
+from engine.db import Database, open_database
+from engine.project import ProjectStore
+from engine.qa.curation import Curator
+
+
+class AppState(QObject):
+    database_changed = Signal()
+    pairs_changed = Signal()
+    runs_changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.db: Database | None = None
+        self.store: ProjectStore | None = None
+        self.curator: Curator | None = None
+
+    def open(self, path: str | Path, project: str | Path | None = None) -> None:
+        """Open a database read-only and its project (created on first use); errors propagate."""
+        db = open_database(path)
+        db.schema()  # fail now, not later, on an unreadable file
+        store = open_project(project, path)
+        self.close()
+        self.db, self.store = db, store
+        self.curator = Curator(store, db)
+        self.database_changed.emit()
+        self.pairs_changed.emit()
+        self.runs_changed.emit()
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+        if self.store is not None:
+            self.store.close()
+        self.db = self.store = self.curator = None

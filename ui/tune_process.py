@@ -1,0 +1,87 @@
+"""The training child process seen from Qt: `python -m engine.tune.child` under a QProcess, its
+JSON-lines stdout turned into `event` signals. QProcess never blocks the event loop, and a crash or
+out-of-memory in the child ends the child, not the window."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+
+from engine.tune.process import FINAL_EVENTS
+from engine.tune.recipe import STOP_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class TuneRunner(QObject):
+    event = Signal(dict)
+    ended = Signal(dict)  # the final event (finished, stopped or failed)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.process: QProcess | None = None
+        self.run_dir: Path | None = None
+        self.final: dict | None = None
+        self._buffer = b""
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
+
+    def start(self, config_path: str | Path, resume: bool = False) -> None:
+        config_path = Path(config_path)
+        self.run_dir = config_path.parent
+        (self.run_dir / STOP_FILE).unlink(missing_ok=True)
+        self.final = None
+        self._buffer = b""
+        process = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        env.insert("TOKENIZERS_PARALLELISM", "false")
+        env.insert("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        process.setProcessEnvironment(env)
+        process.setStandardErrorFile(str(self.run_dir / "stderr.log"), QProcess.OpenModeFlag.Append)
+        process.readyReadStandardOutput.connect(self._read)
+        process.finished.connect(self._finished)
+        args = ["-m", "engine.tune.child", "--config", str(config_path)] + (["--resume"] if resume else [])
+        self.process = process
+        process.start(sys.executable, args)
+
+    def stop(self) -> None:
+        """Clean stop: the child checkpoints at the end of its step and exits."""
+        if self.run_dir is not None:
+            (self.run_dir / STOP_FILE).write_text("stop requested\n")
+
+    def kill(self) -> None:
+        if self.running:
+            self.process.kill()
+
+    def _read(self) -> None:
+        self._buffer += bytes(self.process.readAllStandardOutput())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            text = line.decode("utf-8", "replace").strip()
+            if not text:
+                continue
+            try:
+                event = json.loads(text)
+            except json.JSONDecodeError:
+                event = {"event": "log", "line": text}
+            if not isinstance(event, dict) or "event" not in event:
+                event = {"event": "log", "line": text}
+            if event["event"] in FINAL_EVENTS:
+                self.final = event
+            self.event.emit(event)
+
+    def _finished(self, code: int, status) -> None:
+        self._read()
+        if self.final is None:
+            self.final = {"event": "failed", "kind": "crash", "exit_code": code,
+                          "reason": f"The training process ended unexpectedly (exit status {code}); "
+                                    f"see {self.run_dir / 'stderr.log'}"}
+            self.event.emit(self.final)
+        self.ended.emit(self.final)
