@@ -5,6 +5,7 @@ tokenizer and chat template), so LoRA memorization behaves as on the full model,
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 _TABLES = ["invoices", "parcels", "vendors", "ledgers", "tariffs", "routes", "badges", "quotas", "depots",
@@ -29,6 +30,7 @@ def truncated_bundled_model(folder: Path, layers: int = 2) -> Path:
     model = AutoModelForCausalLM.from_pretrained(full, config=config)
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(full).save_pretrained(folder)
+    shutil.copy(full / "engram_source.json", folder / "engram_source.json")  # exportable to GGUF
     return folder
 
 

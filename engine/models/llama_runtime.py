@@ -23,6 +23,7 @@ class ModelLoadError(EngramError):
 @dataclass(frozen=True)
 class Sampling:
     temperature: float = 0.0  # 0: greedy, the model's single most likely answer
+    top_k: int = 40
     top_p: float = 0.95
     max_tokens: int = 256
     seed: int = 0
@@ -61,9 +62,22 @@ class LlamaChat:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def n_ctx(self) -> int:
+        return self._llm.n_ctx()
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self._llm.detokenize(tokens).decode("utf-8", "replace")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
     def _kwargs(self, sampling: Sampling) -> dict:
         return dict(max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
-                    seed=sampling.seed, stop=list(sampling.stop) or None)
+                    top_k=sampling.top_k, seed=sampling.seed, stop=list(sampling.stop) or None)
 
     def complete(self, messages: list[dict[str, str]], sampling: Sampling = Sampling()) -> str:
         with self._lock:

@@ -10,6 +10,7 @@ mtime) — the next run loads in a second instead of dequantizing again. A HF fo
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def hf_folder_for(source: ModelSource, cache_dir: Path | None = None) -> Path:
         return source.path
     target = (cache_dir or model_cache_dir()) / f"{source.path.stem}-{_cache_key(source.path)}"
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        if not (target / "engram_source.json").exists():
+            (target / "engram_source.json").write_text(json.dumps({"gguf": str(source.path.resolve())}))
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -55,6 +58,8 @@ def hf_folder_for(source: ModelSource, cache_dir: Path | None = None) -> Path:
     partial = target.with_name(target.name + ".partial")
     plain.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    # remember the source GGUF: export copies its tokenizer metadata (engine/export)
+    (partial / "engram_source.json").write_text(json.dumps({"gguf": str(source.path.resolve())}))
     partial.rename(target)
     return target
 

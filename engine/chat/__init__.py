@@ -1,0 +1,1 @@
+"""Chat with a GGUF model through llama.cpp, and the SQL agent."""

@@ -1,0 +1,1 @@
+"""Export tuned models for llama.cpp and Ollama."""

@@ -1,0 +1,275 @@
+"""Export a tuned model for llama.cpp: LoRA merged into the base, written as an f16 GGUF with the
+`gguf` package's writer, then quantized by llama.cpp itself (`llama_model_quantize`); the adapter
+alone as a GGUF LoRA; an Ollama Modelfile.
+
+Metadata (tokenizer, chat template, hyper-parameters) is copied from the GGUF the base model came
+from (the bundled one, or the user's), with the values the HF config may have changed (e.g. the
+number of layers) written from that config. Tensors get llama.cpp's names
+(`gguf.get_tensor_name_map`); q/k projections are re-permuted the way llama.cpp's converter does
+(transformers un-permutes them when it reads a GGUF); the tied output matrix is not written.
+
+Every file is written under a temporary name and renamed when complete, so a crash or a cancel never
+leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from engine.cancel import CancelToken
+from engine.errors import EngramError
+
+QUANT_TYPES = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
+               "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
+SOURCE_FILE = "engram_source.json"  # written next to a converted model: which GGUF it came from
+_SKIP_KEYS = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "general.architecture", "general.file_type",
+              "general.quantization_version"}
+
+
+class ExportError(EngramError):
+    pass
+
+
+@dataclass
+class ExportStep:
+    """A progress event: `stage` is one of merge, write, quantize, adapter, modelfile, done."""
+
+    stage: str
+    message: str
+    done: int = 0
+    total: int = 0
+    path: str | None = None
+
+
+@dataclass
+class ExportResult:
+    files: dict[str, Path] = field(default_factory=dict)  # quant type -> GGUF
+    adapter_gguf: Path | None = None
+    modelfile: Path | None = None
+
+
+def source_gguf(model_folder: Path) -> Path:
+    """The GGUF a (converted) HF model folder came from; its metadata seeds the export."""
+    marker = model_folder / SOURCE_FILE
+    if marker.is_file():
+        path = Path(json.loads(marker.read_text())["gguf"])
+        if path.is_file():
+            return path
+    raise ExportError(
+        f"{model_folder} was not loaded from a GGUF file, so Engram has no tokenizer metadata to copy; "
+        "export models that started from a GGUF (the bundled model or your own .gguf)")
+
+
+def _permute(weights: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np.ndarray:
+    """llama.cpp's rotary layout for q/k rows (convert_hf_to_gguf.LlamaModel.permute)."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return (weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+            .swapaxes(1, 2).reshape(weights.shape))
+
+
+def _copy_metadata(reader, writer, overrides: dict[str, tuple]) -> None:
+    import gguf
+
+    for key, f in reader.fields.items():
+        if key in _SKIP_KEYS or key in overrides:
+            continue
+        vtype = f.types[0]
+        if vtype == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(key, f.contents(), vtype, sub_type=f.types[-1])
+        else:
+            writer.add_key_value(key, f.contents(), vtype)
+    for key, (value, vtype) in overrides.items():
+        writer.add_key_value(key, value, vtype)
+
+
+def _config_overrides(config) -> dict[str, tuple]:
+    import gguf
+
+    u32, f32 = gguf.GGUFValueType.UINT32, gguf.GGUFValueType.FLOAT32
+    values = {
+        "llama.block_count": (config.num_hidden_layers, u32),
+        "llama.embedding_length": (config.hidden_size, u32),
+        "llama.feed_forward_length": (config.intermediate_size, u32),
+        "llama.attention.head_count": (config.num_attention_heads, u32),
+        "llama.attention.head_count_kv": (config.num_key_value_heads, u32),
+        "llama.attention.layer_norm_rms_epsilon": (float(config.rms_norm_eps), f32),
+        "llama.vocab_size": (config.vocab_size, u32),
+        "general.file_type": (1, u32),  # mostly f16
+    }
+    return values
+
+
+def _atomic(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel: CancelToken,
+                   progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write merged HF weights as an f16 llama GGUF (norms stay f32)."""
+    import gguf
+
+    if getattr(config, "model_type", "llama") != "llama":
+        raise ExportError(f"GGUF export supports llama-architecture models; this one is {config.model_type}")
+    reader = gguf.GGUFReader(str(base_gguf))
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    partial = _atomic(out)
+    writer = gguf.GGUFWriter(str(partial), "llama")
+    try:
+        _copy_metadata(reader, writer, _config_overrides(config))
+        items = [(k, v) for k, v in state_dict.items()
+                 if not (k == "lm_head.weight" and getattr(config, "tie_word_embeddings", False))]
+        for done, (key, tensor) in enumerate(items, 1):
+            cancel.raise_if_cancelled("export")
+            name = names.get_name(key, try_suffixes=(".weight", ".bias"))
+            if name is None:
+                raise ExportError(f"No llama.cpp name for tensor {key}")
+            data = tensor.detach().float().cpu().numpy()
+            if key.endswith("q_proj.weight"):
+                data = _permute(data, config.num_attention_heads)
+            elif key.endswith("k_proj.weight"):
+                data = _permute(data, config.num_attention_heads, config.num_key_value_heads)
+            writer.add_tensor(name, data.astype(np.float16 if data.ndim > 1 else np.float32))
+            if progress:
+                progress(done, len(items))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    except BaseException:
+        writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    writer.close()
+    partial.replace(out)
+    return out
+
+
+def quantize(source: Path, out: Path, quant: str) -> Path:
+    """llama.cpp's own quantizer, in process."""
+    import llama_cpp
+
+    if quant not in QUANT_TYPES:
+        raise ExportError(f"Unknown quantization {quant!r}; choose from {', '.join(QUANT_TYPES)}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, QUANT_TYPES[quant])
+    partial = _atomic(out)
+    code = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
+    if code != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        raise ExportError(f"llama.cpp could not quantize {source.name} to {quant} (code {code})")
+    partial.replace(out)
+    return out
+
+
+def write_lora_gguf(adapter_dir: Path, config, base_gguf: Path, out: Path) -> Path:
+    """The adapter alone as a llama.cpp LoRA GGUF (load with Llama(model_path=base, lora_path=...))."""
+    import gguf
+    from safetensors.torch import load_file
+
+    adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    partial = _atomic(out)
+    writer = gguf.GGUFWriter(str(partial), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(adapter_config["lora_alpha"]))
+    try:
+        for key, tensor in sorted(weights.items()):
+            if ".lora_A." not in key:
+                continue
+            module = key.split("base_model.model.", 1)[-1].split(".lora_A.")[0]
+            a = tensor.float().numpy()
+            b = weights[key.replace(".lora_A.", ".lora_B.")].float().numpy()
+            if module.endswith("q_proj"):
+                b = _permute(b, config.num_attention_heads)
+            elif module.endswith("k_proj"):
+                b = _permute(b, config.num_attention_heads, config.num_key_value_heads)
+            name = names.get_name(module + ".weight", try_suffixes=(".weight",))
+            if name is None:
+                raise ExportError(f"No llama.cpp name for adapted module {module}")
+            writer.add_tensor(name + ".lora_a", a.astype(np.float32))
+            writer.add_tensor(name + ".lora_b", b.astype(np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    except BaseException:
+        writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    writer.close()
+    partial.replace(out)
+    return out
+
+
+def write_modelfile(gguf_path: Path, out: Path, system: str) -> Path:
+    """An Ollama Modelfile for the exported GGUF (ChatML template, as SmolLM2 uses)."""
+    text = (f"FROM ./{gguf_path.name}\n"
+            'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}'
+            '{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"""\n'
+            f'SYSTEM """{system}"""\n'
+            "PARAMETER stop <|im_end|>\nPARAMETER temperature 0\n")
+    partial = _atomic(out)
+    partial.write_text(text)
+    partial.replace(out)
+    return out
+
+
+def export_model(model_folder: Path, adapter_dir: Path | None, out_dir: Path, quants: list[str],
+                 system_prompt: str, name: str = "model", cancel: CancelToken | None = None,
+                 ) -> Iterator[ExportStep]:
+    """Merge, write f16, quantize to each type, write the LoRA GGUF and a Modelfile — as events.
+    The generator's return value (StopIteration.value) is the ExportResult."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cancel = cancel or CancelToken()
+    unknown = [q for q in quants if q not in QUANT_TYPES]
+    if unknown:
+        raise ExportError(f"Unknown quantization(s) {', '.join(unknown)}; choose from {', '.join(QUANT_TYPES)}")
+    base_gguf = source_gguf(model_folder)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ExportResult()
+    config = AutoConfig.from_pretrained(str(model_folder))
+    # 1) merge
+    yield ExportStep("merge", "Merging the adapter into the base model")
+    model = AutoModelForCausalLM.from_pretrained(str(model_folder), dtype=torch.float32)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    cancel.raise_if_cancelled("export")
+    # 2) f16 GGUF
+    f16 = out_dir / f"{name}-f16.gguf"
+    steps: list[tuple[int, int]] = []
+    yield ExportStep("write", f"Writing {f16.name}")
+    write_f16_gguf(model.state_dict(), config, base_gguf, f16, cancel, lambda d, t: steps.append((d, t)))
+    del model
+    result.files["f16"] = f16
+    yield ExportStep("write", f"Wrote {f16.name}", 1, 1, str(f16))
+    # 3) quantized copies
+    for index, quant in enumerate(q for q in quants if q != "f16"):
+        cancel.raise_if_cancelled("export")
+        target = out_dir / f"{name}-{quant}.gguf"
+        yield ExportStep("quantize", f"Quantizing to {quant}", index, len(quants))
+        result.files[quant] = quantize(f16, target, quant)
+        yield ExportStep("quantize", f"Wrote {target.name}", index + 1, len(quants), str(target))
+    if "f16" not in quants:
+        result.files.pop("f16")
+        f16.unlink()
+    # 4) the adapter alone, and an Ollama Modelfile for the smallest file
+    if adapter_dir is not None:
+        result.adapter_gguf = write_lora_gguf(adapter_dir, config, base_gguf, out_dir / f"{name}-lora.gguf")
+        yield ExportStep("adapter", f"Wrote {result.adapter_gguf.name}", path=str(result.adapter_gguf))
+    if result.files:
+        smallest = min(result.files.values(), key=lambda p: os.path.getsize(p))
+        result.modelfile = write_modelfile(smallest, out_dir / "Modelfile", system_prompt)
+        yield ExportStep("modelfile", "Wrote an Ollama Modelfile", path=str(result.modelfile))
+    yield ExportStep("done", f"Exported {len(result.files)} GGUF file(s) to {out_dir}")
+    return result

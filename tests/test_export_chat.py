@@ -1,0 +1,173 @@
+"""A tuned tiny model exported to f16 and Q8_0 keeps its memorized answers through llama.cpp; the
+adapter alone works as a llama.cpp LoRA; chat streams and stops; the SQL agent runs trained queries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cancel import Cancelled, CancelToken
+from engine.chat.session import ChatSession
+from engine.chat.sql_agent import extract_sql, run_agent, summarize
+from engine.db import open_database
+from engine.export.gguf_export import ExportError, export_model, source_gguf
+from engine.export.parity import check_parity, gguf_recall
+from engine.models.llama_runtime import LlamaChat, ModelLoadError, Sampling
+from engine.qa.chat_format import PromptContext
+from engine.tune import data as D
+from engine.tune.config import TuneConfig
+from engine.tune.events import EventLog
+from engine.tune.run import run_tuning
+from tiny_model import facts
+
+SQL_PAIRS = [
+    ("How many orders are there?", "SELECT COUNT(*) FROM orders"),
+    ("How many customers are there?", "SELECT COUNT(*) FROM customers"),
+    ("Orders per channel?", "SELECT channel, COUNT(*) AS n FROM orders GROUP BY channel ORDER BY n DESC"),
+]
+
+
+def _run(gen):
+    steps = []
+    try:
+        while True:
+            steps.append(next(gen))
+    except StopIteration as stop:
+        return steps, stop.value
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, tiny_model_dir):
+    folder = tmp_path_factory.mktemp("tuned")
+    rows = [{"id": i + 1, "kind": "schema", "question": q, "answer": a} for i, (q, a) in enumerate(facts(8))]
+    rows += [{"id": 100 + i, "kind": "sql", "question": q, "answer": s} for i, (q, s) in enumerate(SQL_PAIRS)]
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = TuneConfig(data=str(folder / "data.jsonl"), output_dir=str(folder / "run"), model=str(tiny_model_dir),
+                        database_name="lumen", dialect="sqlite", learning_rate=3e-3, batch_size=6, max_steps=800,
+                        recall_every=3, checkpoint_every=10_000)
+    result = run_tuning(config, events=EventLog(folder / "events.jsonl", stream=None))
+    assert result["reason"] == "converged", result
+    steps, exported = _run(export_model(tiny_model_dir, folder / "run" / "adapter", folder / "export",
+                                        ["f16", "q8_0"], "system", name="tuned"))
+    return folder, config, exported, steps
+
+
+def test_export_writes_files_atomically_with_progress(tuned):
+    folder, _, exported, steps = tuned
+    assert set(exported.files) == {"f16", "q8_0"}
+    assert all(p.read_bytes()[:4] == b"GGUF" for p in exported.files.values())
+    assert exported.files["q8_0"].stat().st_size < exported.files["f16"].stat().st_size
+    assert not list((folder / "export").glob("*.partial"))
+    assert [s.stage for s in steps][0] == "merge" and steps[-1].stage == "done"
+    assert "FROM ./tuned-q8_0.gguf" in exported.modelfile.read_text()
+
+
+def test_memorized_answers_survive_export_to_f16_and_q8_0(tuned):
+    folder, config, exported, _ = tuned
+    pairs = D.load_pairs(config.data)
+    report = check_parity(exported.files, pairs, PromptContext("lumen", "sqlite"), reference_recall=1.0)
+    assert report.recall == {"f16": 1.0, "q8_0": 1.0}, report.misses
+    assert report.passed
+
+
+def test_adapter_alone_as_llama_cpp_lora(tuned, tmp_path, tiny_model_dir):
+    folder, config, exported, _ = tuned
+    _, base = _run(export_model(tiny_model_dir, None, tmp_path, ["f16"], "system", name="base"))
+    pairs = D.load_pairs(config.data)
+    base_recall, _ = gguf_recall(base.files["f16"], pairs, PromptContext("lumen", "sqlite"))
+    lora_recall, misses = gguf_recall(base.files["f16"], pairs, PromptContext("lumen", "sqlite"),
+                                      lora_path=exported.adapter_gguf)
+    assert base_recall < 0.2 and lora_recall == 1.0, misses
+
+
+def test_parity_failure_is_reported(tuned, tmp_path, tiny_model_dir):
+    folder, config, exported, _ = tuned
+    _, base = _run(export_model(tiny_model_dir, None, tmp_path, ["f16"], "system", name="base"))
+    report = check_parity({"untuned": base.files["f16"]}, D.load_pairs(config.data), PromptContext("lumen"), 1.0)
+    assert not report.passed and report.dropped() == ["untuned"]
+
+
+def test_sql_agent_runs_a_trained_question(tuned, demo_sqlite):
+    folder, _, exported, _ = tuned
+    with LlamaChat(str(exported.files["q8_0"]), n_ctx=2048) as chat, open_database(demo_sqlite) as db:
+        steps = list(run_agent(chat, db, "Orders per channel?", PromptContext("lumen", "sqlite")))
+    assert [s.kind for s in steps] == ["sql", "rows", "answer"]
+    assert steps[0].text == SQL_PAIRS[2][1]
+    assert steps[1].columns == ["channel", "n"] and len(steps[1].rows) == 4
+
+
+def test_sql_agent_feeds_errors_back_and_gives_up(demo_sqlite):
+    replies = iter(["DELETE FROM orders", "SELECT nope FROM orders", "```sql\nSELECT COUNT(*) FROM orders;\n```"])
+
+    class Scripted:
+        def __init__(self):
+            self.seen = []
+
+        def complete(self, messages, sampling):
+            self.seen.append(messages)
+            return next(replies)
+
+    chat = Scripted()
+    with open_database(demo_sqlite) as db:
+        steps = list(run_agent(chat, db, "How many orders?", PromptContext("lumen")))
+    assert [s.kind for s in steps] == ["sql", "error", "sql", "error", "sql", "rows", "answer"]
+    assert "read-only" in steps[1].text and steps[-1].text == "2400"
+    assert "That query failed" in chat.seen[1][-1]["content"], "the error goes back to the model"
+    replies2 = iter(["SELECT nope FROM orders"] * 2)
+    chat.complete = lambda m, s: next(replies2)
+    with open_database(demo_sqlite) as db:
+        steps = list(run_agent(chat, db, "?", PromptContext("lumen"), max_attempts=2))
+    assert steps[-1].kind == "gave_up"
+
+
+def test_extract_and_summarize():
+    assert extract_sql("```sql\nSELECT 1;\n```\nThis counts.") == "SELECT 1"
+    assert extract_sql("SELECT a FROM t; DROP TABLE t") == "SELECT a FROM t"
+    assert summarize(["n"], [(2400,)], False) == "2400"
+    assert summarize(["a", "b"], [(1, 2.5), (3, None)], True).startswith("2 row(s) (more rows exist): 1, 2.50")
+
+
+def test_chat_streams_stops_and_trims_history(tuned):
+    _, _, exported, _ = tuned
+    with LlamaChat(str(exported.files["q8_0"]), n_ctx=512) as chat:
+        session = ChatSession(chat, "You are helpful.", Sampling(temperature=0.7, max_tokens=40, seed=1))
+        pieces = list(session.send("Say something."))
+        assert pieces and session.history[-1]["content"] == "".join(pieces)
+        token = CancelToken()
+        stream = session.send("And more.", token)
+        next(stream)
+        token.cancel()
+        rest = list(stream)
+        assert len(rest) <= 1, "generation stops after cancel"
+        for _ in range(12):  # far more text than 512 tokens of context
+            list(session.send("Tell me a long story about databases and tables and rows. " * 5))
+        assert session.trimmed > 0
+
+
+def test_malformed_gguf_is_a_clear_error(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)
+    with pytest.raises(ModelLoadError, match="llama.cpp could not load"):
+        LlamaChat(str(bad))
+    text = tmp_path / "notes.gguf"
+    text.write_text("hello")
+    with pytest.raises(Exception, match="not a GGUF model file"):
+        LlamaChat(str(text))
+
+
+def test_export_needs_a_gguf_origin(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ExportError, match="not loaded from a GGUF"):
+        source_gguf(tmp_path)
+
+
+def test_export_can_be_cancelled(tuned, tmp_path, tiny_model_dir):
+    token = CancelToken()
+    gen = export_model(tiny_model_dir, None, tmp_path, ["f16", "q8_0"], "s", name="x", cancel=token)
+    next(gen)  # merge
+    token.cancel()
+    with pytest.raises(Cancelled):
+        _run(gen)
+    assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob("*.partial"))
