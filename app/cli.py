@@ -268,6 +268,169 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0 if final.get("event") in ("finished", "stopped") else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Merge a run's adapter, write GGUF files, and check recall through llama.cpp."""
+    from pathlib import Path
+
+    from engine.export.gguf_export import export_model
+    from engine.export.parity import check_parity
+    from engine.models.locate import resolve_model
+    from engine.qa.chat_format import PromptContext
+    from engine.tune.config import TuneConfig
+    from engine.tune.data import load_pairs
+    from engine.tune.model_loading import hf_folder_for
+
+    run = Path(args.run)
+    if not (run / "config.json").is_file() or not (run / "adapter").is_dir():
+        raise EngramError(f"{run} is not a finished run folder (needs config.json and adapter/)")
+    config = TuneConfig.load(run / "config.json")
+    context = PromptContext(config.database_name, config.dialect)
+    out = Path(args.out) if args.out else run / "export"
+    gen = export_model(hf_folder_for(resolve_model(config.model)), run / "adapter", out, args.quant,
+                       context.system_prompt("sql"), name=config.database_name)
+    try:
+        while True:
+            step = next(gen)
+            print(f"  {step.stage:<9} {step.message}", file=sys.stderr)
+    except StopIteration as stop:
+        result = stop.value
+    reference = None
+    scores_path = run / "fact_scores.json"
+    if scores_path.exists():
+        scores = json.loads(scores_path.read_text())
+        reference = sum(1 for s in scores.values() if s.get("recalled")) / max(1, len(scores))
+    report = check_parity(result.files, load_pairs(config.data), context, reference)
+    print(f"{'file':<34}{'recall (llama.cpp)':>20}{'recall (transformers)':>24}")
+    for label, path in result.files.items():
+        ref = "-" if reference is None else f"{reference:.0%}"
+        flag = "" if label not in report.dropped() else "  FAILED: facts lost in export"
+        print(f"{path.name:<34}{report.recall[label]:>20.0%}{ref:>24}{flag}")
+    if result.adapter_gguf:
+        print(f"LoRA adapter: {result.adapter_gguf}")
+    if result.modelfile:
+        print(f"Ollama: cd {out} && ollama create {config.database_name} -f Modelfile")
+    (out / "parity.json").write_text(json.dumps({"reference_recall": reference, "recall": report.recall,
+                                                 "misses": report.misses, "passed": report.passed}, indent=1))
+    return 0 if report.passed else 1
+
+
+def _chat_model(args):
+    from engine.models.llama_runtime import LlamaChat
+
+    return LlamaChat(args.model, n_ctx=args.ctx, lora_path=getattr(args, "lora", None))
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from engine.cancel import CancelToken
+    from engine.chat.session import ChatSession
+    from engine.models.llama_runtime import Sampling
+
+    sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                        max_tokens=args.max_tokens, seed=args.seed)
+    with _chat_model(args) as chat:
+        session = ChatSession(chat, args.system, sampling)
+        print(f"Chatting with {chat.source.name} — empty line or Ctrl+D to quit, Ctrl+C stops a reply.",
+              file=sys.stderr)
+        while True:
+            try:
+                text = input("you> ").strip()
+            except EOFError:
+                break
+            if not text:
+                break
+            token = CancelToken()
+            print("model> ", end="", flush=True)
+            try:
+                for piece in session.send(text, token):
+                    print(piece, end="", flush=True)
+            except KeyboardInterrupt:
+                token.cancel()
+                print(" [stopped]", end="")
+            print()
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.chat.sql_agent import run_agent
+    from engine.db import open_database
+    from engine.qa.chat_format import PromptContext
+
+    with open_database(args.database) as db, _chat_model(args) as chat:
+        context = PromptContext(args.name or Path(args.database).stem, db.dialect)
+        answered = False
+        for step in run_agent(chat, db, args.question, context, max_attempts=args.attempts, max_rows=args.max_rows):
+            if step.kind == "sql":
+                print(f"SQL (attempt {step.attempt}): {step.text}")
+            elif step.kind == "error":
+                print(f"  error: {step.text}")
+            elif step.kind == "rows":
+                print(" | ".join(step.columns))
+                for row in step.rows[:args.max_rows]:
+                    print(" | ".join("NULL" if v is None else str(v) for v in row))
+            elif step.kind == "answer":
+                print(f"Answer: {step.text}")
+                answered = True
+            else:
+                print(step.text)
+    return 0 if answered else 1
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate one or two models (base vs tuned) by execution on the database; write a report."""
+    from pathlib import Path
+
+    from engine.db import open_database
+    from engine.eval.evaluate import (LlamaPredictor, TransformersPredictor, evaluate, format_summary,
+                                      load_benchmark, write_report)
+    from engine.qa.chat_format import PromptContext
+
+    store = None
+    if args.pairs:
+        pairs = load_benchmark(args.pairs)
+        database = Path(args.database) if args.database else None
+    else:
+        from app.projects import open_project, project_database
+
+        store = open_project(args.project, args.database)
+        database = project_database(store, args.database)
+        splits = {"train": "split = 'train'", "eval": "split = 'eval'", "paraphrase": "split = 'paraphrase'",
+                  "all": "1 = 1"}[args.split]
+        pairs = store.pairs(f"status = 'approved' AND {splits}", limit=args.limit)
+    if database is None:
+        raise EngramError("Give the database to evaluate against (--database)")
+    if not pairs:
+        raise EngramError("Nothing to evaluate: no approved pairs in that split")
+    models = [("base", args.base)] if args.base else []
+    models.append(("tuned" if args.base else "model", args.model))
+    reports = []
+    with open_database(database) as db:
+        context = PromptContext(args.name or database.stem, db.dialect)
+        for label, spec in models:
+            if spec and Path(spec).is_dir() and (Path(spec) / "adapter_config.json").exists():
+                from engine.tune.config import TuneConfig
+                from engine.models.locate import resolve_model
+                from engine.tune.model_loading import hf_folder_for
+
+                run_config = TuneConfig.load(Path(spec).parent / "config.json")
+                predictor = TransformersPredictor(hf_folder_for(resolve_model(run_config.model)), spec,
+                                                  name=f"{label}: {Path(spec).parent.name} (transformers)")
+            else:
+                predictor = LlamaPredictor(spec, name=f"{label}: {Path(spec).name if spec else 'bundled'}")
+            print(f"evaluating {predictor.name} on {len(pairs)} pair(s)…", file=sys.stderr)
+            reports.append(evaluate(predictor, pairs, db, context, general=not args.no_general))
+            predictor.close()
+    print(format_summary(reports))
+    if args.out:
+        print(f"report: {write_report(reports, args.out)}")
+    if store is not None:
+        for report in reports:
+            store.add_evaluation(report.model, report.summary(), report_path=args.out)
+        store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engram", description="Memory-tune a local LLM on your database.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -348,6 +511,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto, cuda, mps or cpu")
     p.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("export", help="export a run as merged, quantized GGUF files and check recall")
+    p.add_argument("run", help="the run folder (has config.json and adapter/)")
+    p.add_argument("--quant", nargs="+", default=["q8_0"], choices=["f16", "q8_0", "q5_k_m", "q4_k_m"])
+    p.add_argument("--out", default=None, help="output folder (default: RUN/export)")
+    p.set_defaults(func=cmd_export)
+
+    def chat_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", default=None, help="a GGUF file (default: the bundled model)")
+        p.add_argument("--lora", default=None, help="a GGUF LoRA adapter to apply")
+        p.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
+
+    p = sub.add_parser("chat", help="chat with a GGUF model in the terminal (streaming)")
+    chat_options(p)
+    p.add_argument("--system", default="You are a helpful assistant.")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("ask", help="SQL agent: the model writes SQL, Engram runs it read-only and shows rows")
+    p.add_argument("question")
+    p.add_argument("--database", required=True)
+    p.add_argument("--name", default=None, help="database name used in the prompt (default: file name)")
+    p.add_argument("--attempts", type=int, default=3)
+    p.add_argument("--max-rows", type=int, default=20)
+    chat_options(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="evaluate models by execution: fact recall, SQL accuracy, errors by kind")
+    p.add_argument("--model", default=None, help="the model to evaluate: a GGUF or a run's adapter/ folder")
+    p.add_argument("--base", default=None, help="also evaluate this model (e.g. 'bundled') side by side")
+    p.add_argument("--database", default=None)
+    p.add_argument("--project", default=None)
+    p.add_argument("--pairs", default=None, help="an external JSONL of {question, gold_sql} instead of a project")
+    p.add_argument("--split", choices=["train", "eval", "paraphrase", "all"], default="train")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most N pairs")
+    p.add_argument("--name", default=None, help="database name used in prompts (default: file name)")
+    p.add_argument("--no-general", action="store_true", help="skip the general-ability set")
+    p.add_argument("--out", default=None, help="write a report (.json or .html)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="headless tour of the demo database and the bundled model")
     p.set_defaults(func=cmd_demo)

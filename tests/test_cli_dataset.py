@@ -68,3 +68,21 @@ def test_tune_from_a_project_records_the_run(demo_sqlite, tmp_path, tiny_model_d
         assert store.artifacts(run["id"])[0]["kind"] == "adapter"
     config = json.loads((run_dir / "config.json").read_text())
     assert config["database_name"] == "lumen" and config["dialect"] == "sqlite"
+
+
+def test_eval_cli_on_an_external_benchmark(demo_duckdb, tmp_path, capsys):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"question": "How many orders are there?", "gold_sql": "SELECT COUNT(*) FROM orders"}) + "\n")
+    report = tmp_path / "report.json"
+    assert main(["eval", "--pairs", str(bench), "--database", str(demo_duckdb), "--no-general", "--out", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "execution_accuracy" in out
+    data = json.loads(report.read_text())
+    assert data["reports"][0]["examples"][0]["gold"] == "SELECT COUNT(*) FROM orders"
+
+
+def test_ask_prints_sql_and_what_happened(demo_sqlite, capsys):
+    code = main(["ask", "How many orders are there?", "--database", str(demo_sqlite), "--attempts", "1"])
+    out = capsys.readouterr().out
+    assert out.startswith("SQL (attempt 1): ")
+    assert code in (0, 1) and ("Answer:" in out) == (code == 0)

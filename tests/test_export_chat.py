@@ -171,3 +171,21 @@ def test_export_can_be_cancelled(tuned, tmp_path, tiny_model_dir):
     with pytest.raises(Cancelled):
         _run(gen)
     assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob("*.partial"))
+
+
+def test_eval_tuned_vs_base_through_llama_cpp_and_transformers(tuned, demo_sqlite, tiny_model_dir, tmp_path):
+    from engine.eval.evaluate import LlamaPredictor, TransformersPredictor, evaluate
+
+    folder, config, exported, _ = tuned
+    pairs = D.load_pairs(config.data)
+    context = PromptContext("lumen", "sqlite")
+    with open_database(demo_sqlite) as db:
+        gguf = LlamaPredictor(str(exported.files["f16"]), name="tuned (llama.cpp)")
+        hf_tuned = TransformersPredictor(tiny_model_dir, folder / "run" / "adapter")
+        hf_base = TransformersPredictor(tiny_model_dir)
+        reports = [evaluate(p, pairs, db, context, general=False) for p in (hf_base, hf_tuned, gguf)]
+        gguf.close()
+    base, tuned_hf, tuned_gguf = (r.summary() for r in reports)
+    assert base["fact_recall"] < 0.2 and base["execution_accuracy"] < 0.5
+    assert tuned_hf["fact_recall"] == tuned_gguf["fact_recall"] == 1.0
+    assert tuned_hf["execution_accuracy"] == tuned_gguf["execution_accuracy"] == 1.0

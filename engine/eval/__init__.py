@@ -1,0 +1,1 @@
+"""Evaluation: fact recall, SQL execution accuracy, errors by kind, base vs tuned."""
