@@ -247,7 +247,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from engine.tune.prepare import prepare_run
 
         store = open_project(args.project, args.database)
-        config, run_id = prepare_run(store, TuneConfig(**overrides), args.run_dir)
+        config, run_id = prepare_run(store, TuneConfig(**overrides), args.run_dir, max_pairs=args.max_pairs)
         config_path = Path(config.output_dir) / "config.json"
     process = TuneProcess(config_path, resume=bool(args.resume)).start()
     try:
@@ -395,9 +395,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         store = open_project(args.project, args.database)
         database = project_database(store, args.database)
-        splits = {"train": "split = 'train'", "eval": "split = 'eval'", "paraphrase": "split = 'paraphrase'",
-                  "all": "1 = 1"}[args.split]
-        pairs = store.pairs(f"status = 'approved' AND {splits}", limit=args.limit)
+        if args.run:  # exactly the pairs that run trained on
+            from engine.tune.data import load_pairs
+
+            ids = [p.id for p in load_pairs(Path(args.run) / "data.jsonl")]
+            pairs = store.pairs(f"id IN ({','.join('?' * len(ids))})", ids)
+            if args.split == "paraphrase":
+                pairs = store.pairs(f"paraphrase_of IN ({','.join('?' * len(ids))})", ids)
+        else:
+            splits = {"train": "split = 'train'", "eval": "split = 'eval'", "paraphrase": "split = 'paraphrase'",
+                      "all": "1 = 1"}[args.split]
+            pairs = store.pairs(f"status = 'approved' AND {splits}", limit=args.limit)
     if database is None:
         raise EngramError("Give the database to evaluate against (--database)")
     if not pairs:
@@ -510,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--device", default=None, help="auto, cuda, mps or cpu")
     p.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
+    p.add_argument("--max-pairs", type=int, default=0,
+                   help="train on at most N of the approved pairs (sampled per kind); 0: all")
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("export", help="export a run as merged, quantized GGUF files and check recall")
@@ -548,7 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default=None)
     p.add_argument("--project", default=None)
     p.add_argument("--pairs", default=None, help="an external JSONL of {question, gold_sql} instead of a project")
-    p.add_argument("--split", choices=["train", "eval", "paraphrase", "all"], default="train")
+    p.add_argument("--split", choices=["train", "eval", "paraphrase", "all"], default="train",
+                   help="which pairs; with --run, 'paraphrase' means the held-out rewordings of its pairs")
+    p.add_argument("--run", default=None, help="evaluate on the pairs this run folder trained on")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N pairs")
     p.add_argument("--name", default=None, help="database name used in prompts (default: file name)")
     p.add_argument("--no-general", action="store_true", help="skip the general-ability set")

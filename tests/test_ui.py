@@ -186,3 +186,58 @@ def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir)
     longest = max(gaps[5:])  # after the first ticks (window painting)
     print(f"longest event-loop gap while training: {longest} ms")
     assert longest < 250, f"the UI froze for {longest} ms"
+
+
+def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
+    """Generate → approve → tune (tiny model) → export → ask the SQL agent → evaluate base vs tuned."""
+    from engine.qa.pairs import QAPair
+
+    store = window.state.store
+    store.add_pairs([QAPair("How many orders are there?", "SELECT COUNT(*) FROM orders", kind="sql",
+                            status="approved", validation="ok"),
+                     QAPair("What does status code SHP mean?", "Handed to the carrier", status="approved")])
+    tune = window.tune_page
+    tune.model_choice.insertItem(0, "tiny", str(tiny_model_dir))
+    tune.model_choice.setCurrentIndex(0)
+    tune.max_steps_box.setValue(300)  # stops earlier, once both pairs are recalled
+    tune.lr.setValue(0.003)
+    tune.start(store.path.parent / "run")
+    qtbot.waitUntil(lambda: not tune.runner.running and tune.start_button.isEnabled(), timeout=300_000)
+    assert tune.runner.final["event"] == "finished"
+
+    chat = window.chat_page
+    window.nav.setCurrentRow(4)
+    assert chat.run_choice.count() == 1
+    chat.quant_boxes["q8_0"].setChecked(True)
+    chat.export()
+    qtbot.waitUntil(lambda: not chat.export_job.running, timeout=120_000)
+    assert "recall through llama.cpp" in chat.export_status.text(), chat.export_status.text()
+    assert chat.model_choice.currentData().endswith("q8_0.gguf")
+    assert any(a["kind"] == "gguf" for a in store.artifacts())
+
+    chat.mode.setCurrentText("SQL agent")
+    chat.input.setText("How many orders are there?")
+    chat.send()
+    qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
+    transcript = chat.tuned_view.toPlainText()
+    assert "SQL (attempt 1): SELECT COUNT(*) FROM orders" in transcript
+    assert chat.rows_model.rows == [(2400,)] and "Answer: 2400" in transcript
+
+    chat.mode.setCurrentText("Chat")
+    chat.max_tokens.setValue(200)
+    chat.input.setText("Tell me about databases.")
+    chat.send()
+    qtbot.waitUntil(lambda: len(chat.tuned_view.toPlainText()) > len(transcript) + 40, timeout=30_000)
+    chat.stop()
+    qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=30_000)
+
+    evaluate = window.evaluate_page
+    window.nav.setCurrentRow(3)
+    assert evaluate.tuned_choice.currentData().endswith(".gguf")
+    evaluate.limit.setValue(2)
+    evaluate.run()
+    qtbot.waitUntil(lambda: evaluate.run_button.isEnabled(), timeout=180_000)
+    assert evaluate.table_model.rowCount() == 2
+    assert "→" in evaluate.cards["fact_recall"].text()
+    assert len(store.evaluations()) == 2
+    window.chat_page.close_models()

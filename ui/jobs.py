@@ -18,6 +18,7 @@ from engine.cancel import Cancelled, CancelToken
 
 class _Channel(QObject):
     progress = Signal(int, int)
+    yielded = Signal(object)
     succeeded = Signal(object)
     failed = Signal(str, str)  # readable message, traceback
     cancelled = Signal()
@@ -31,7 +32,14 @@ class _Runnable(QRunnable):
     def run(self) -> None:
         job = self.job
         try:
-            result = job.fn(job.report, job.token)
+            if job.streams:  # a generator: every item goes to `yielded`, cancel checked between items
+                result = None
+                for item in job.fn(job.report, job.token):
+                    if job.token.cancelled:
+                        raise Cancelled(job.name)
+                    job.channel.yielded.emit(item)
+            else:
+                result = job.fn(job.report, job.token)
         except Cancelled:
             job.channel.cancelled.emit()
         except Exception as error:  # noqa: BLE001 - every failure is shown to the user
@@ -44,21 +52,24 @@ class Job(QObject):
     """One unit of background work. Connect to `succeeded`, `failed`, `progress` before `start()`."""
 
     progress = Signal(int, int)
+    yielded = Signal(object)
     succeeded = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()
     ended = Signal()
 
     def __init__(self, name: str, fn: Callable[[Callable[[int, int], None], CancelToken], Any],
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, streams: bool = False) -> None:
         super().__init__(parent)
         self.name = name
         self.fn = fn
+        self.streams = streams
         self.token = CancelToken()
         self.stale = False
         self.running = False
         self.channel = _Channel()
         self.channel.progress.connect(self._on_progress)
+        self.channel.yielded.connect(lambda item: None if self.stale else self.yielded.emit(item))
         self.channel.succeeded.connect(self._on_succeeded)
         self.channel.failed.connect(self._on_failed)
         self.channel.cancelled.connect(self._on_cancelled)

@@ -16,10 +16,17 @@ from ui.errors import show_error
 from ui.jobs import JobCenter
 from ui.pages.database_page import DatabasePage
 from ui.pages.dataset_page import DatasetPage
+from ui.pages.chat_page import ChatPage
+from ui.pages.evaluate_page import EvaluatePage
 from ui.pages.tune_page import TunePage
 from ui.state import AppState
 
 MAX_RECENT = 8
+
+
+def PAGES_OF(window) -> list[tuple[str, QWidget]]:  # noqa: N802 - reads like a constant table
+    return [("Database", window.database_page), ("Dataset", window.dataset_page), ("Tune", window.tune_page),
+            ("Evaluate", window.evaluate_page), ("Export & Chat", window.chat_page)]
 DATABASE_FILTER = "Databases (*.sqlite *.sqlite3 *.db *.duckdb *.ddb);;All files (*)"
 
 
@@ -34,13 +41,14 @@ class MainWindow(QMainWindow):
         self.database_page = DatabasePage(self.state)
         self.dataset_page = DatasetPage(self.state)
         self.tune_page = TunePage(self.state)
+        self.evaluate_page = EvaluatePage(self.state)
+        self.chat_page = ChatPage(self.state)
         self.database_page.open_requested.connect(self.choose_database)
         self.dataset_page.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.nav = QListWidget()
         self.pages = QStackedWidget()
-        for title, page in (("Database", self.database_page), ("Dataset", self.dataset_page),
-                            ("Tune", self.tune_page)):
+        for title, page in PAGES_OF(self):
             self.nav.addItem(title)
             self.pages.addWidget(page)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
@@ -87,8 +95,8 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.dataset_page.redo_action)
 
         go_menu = self.menuBar().addMenu("&Go")
-        for row, name in enumerate(("Database", "Dataset", "Tune")):
-            action = QAction(name, self)
+        for row, (name, _) in enumerate(PAGES_OF(self)):
+            action = QAction(name.replace("&", "&&"), self)
             action.setShortcut(f"Ctrl+{row + 1}")
             action.triggered.connect(lambda checked=False, r=row: self.nav.setCurrentRow(r))
             go_menu.addAction(action)
@@ -177,6 +185,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if self.tune_page.runner.running:
             self.tune_page.runner.stop()  # the child checkpoints and exits on its own
+        self.chat_page.close_models()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/page", self.nav.currentRow())
         super().closeEvent(event)

@@ -24,10 +24,28 @@ def new_run_dir(store: ProjectStore) -> Path:
     return user_data_dir() / "runs" / f"{store.path.stem}-{stamp}"
 
 
+def sample_by_kind(pairs: list, limit: int, seed: int = 0) -> list:
+    """At most `limit` pairs, each kind keeping its share (for a quick first run on a big dataset)."""
+    import random
+    from collections import defaultdict
+
+    if limit <= 0 or len(pairs) <= limit:
+        return pairs
+    by_kind = defaultdict(list)
+    for pair in pairs:
+        by_kind[pair.kind].append(pair)
+    rng = random.Random(seed)
+    chosen = []
+    for kind, group in sorted(by_kind.items()):
+        share = max(1, round(limit * len(group) / len(pairs)))
+        chosen += rng.sample(group, min(share, len(group)))
+    return sorted(chosen[:limit], key=lambda p: p.id)
+
+
 def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | None = None,
-                where: str = TRAIN_WHERE) -> tuple[TuneConfig, int]:
+                where: str = TRAIN_WHERE, max_pairs: int = 0) -> tuple[TuneConfig, int]:
     """Write the project's training pairs and the config into a run folder; register the run."""
-    pairs = store.pairs(where)
+    pairs = sample_by_kind(store.pairs(where), max_pairs, config.seed)
     if not pairs:
         raise EngramError("No approved training pairs in this project: generate and approve some first")
     folder = Path(run_dir) if run_dir else new_run_dir(store)

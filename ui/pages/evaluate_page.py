@@ -1,0 +1,209 @@
+"""Evaluate page: base vs tuned on the project's pairs, scored by execution against the database.
+Summary cards, an errors-by-kind chart, and a per-example table showing both answers and what
+changed (fixed / broken); reports are saved as HTML and recorded in the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from engine.eval.evaluate import SUMMARY_FIELDS, compare
+from engine.models.locate import BUNDLED_NAME
+from ui.errors import show_error
+from ui.jobs import Job
+from ui.state import AppState
+
+_CHANGE_COLOURS = {"fixed": QColor(46, 160, 67, 70), "broken": QColor(218, 54, 51, 70)}
+_LABELS = {"fact_recall": "Fact recall", "fact_recall_normalized": "Fact recall (normalized)",
+           "sql_validity": "SQL validity", "execution_accuracy": "Execution accuracy",
+           "exact_sql_match": "Exact SQL match", "general_ability": "General ability"}
+
+
+class ComparisonModel(QAbstractTableModel):
+    COLUMNS = [("kind", "Kind"), ("question", "Question"), ("gold", "Gold"), ("base", "Base answer"),
+               ("tuned", "Tuned answer"), ("change", "Change"), ("tuned_error", "Tuned error")]
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[dict] = []
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section][1]
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            value = row.get(self.COLUMNS[index.column()][0])
+            return "" if value is None else str(value)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return _CHANGE_COLOURS.get(row["change"])
+        return None
+
+
+class EvaluatePage(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.job: Job | None = None
+        self.reports: list = []
+
+        self.base_choice = QComboBox()
+        self.tuned_choice = QComboBox()
+        self.split = QComboBox()
+        self.split.addItems(["train", "paraphrase", "eval", "all"])
+        self.split.setToolTip("train: memorization · paraphrase/eval: generalization")
+        self.limit = QSpinBox()
+        self.limit.setRange(1, 100_000)
+        self.limit.setValue(100)
+        self.run_button = QPushButton("Run evaluation")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(lambda: self.job and self.job.cancel())
+        self.save_button = QPushButton("Save report…")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self.save_report)
+        self.progress = QProgressBar()
+        controls = QHBoxLayout()
+        for label, widget in (("Base", self.base_choice), ("Tuned", self.tuned_choice), ("Pairs", self.split),
+                              ("At most", self.limit)):
+            controls.addWidget(QLabel(label))
+            controls.addWidget(widget)
+        for widget in (self.run_button, self.cancel_button, self.save_button):
+            controls.addWidget(widget)
+        controls.addWidget(self.progress, 1)
+
+        cards = QGroupBox("Summary (base → tuned)")
+        grid = QGridLayout(cards)
+        self.cards: dict[str, QLabel] = {}
+        for i, name in enumerate(SUMMARY_FIELDS):
+            title = QLabel(_LABELS[name])
+            value = QLabel("–")
+            value.setStyleSheet("font-size: 20px; font-weight: bold;")
+            grid.addWidget(title, 0, i)
+            grid.addWidget(value, 1, i)
+            self.cards[name] = value
+
+        self.chart = pg.PlotWidget(title="Errors by kind (base: grey, tuned: blue)")
+        self.chart.setMinimumHeight(180)
+        self.table_model = ComparisonModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setWordWrap(False)
+        for column, width in ((0, 55), (1, 320), (2, 220), (3, 220), (4, 220)):
+            self.table.setColumnWidth(column, width)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.chart)
+        splitter.addWidget(self.table)
+        splitter.setStretchFactor(1, 3)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(cards)
+        layout.addWidget(splitter, 1)
+        state.runs_changed.connect(self.refresh_models)
+        state.database_changed.connect(self.refresh_models)
+        self.refresh_models()
+
+    def refresh_models(self) -> None:
+        self.base_choice.clear()
+        self.tuned_choice.clear()
+        self.base_choice.addItem(BUNDLED_NAME, "bundled")
+        store = self.state.store
+        if store is not None:
+            for artifact in reversed(store.artifacts()):
+                if artifact["kind"] == "gguf" and Path(artifact["path"]).exists():
+                    self.tuned_choice.addItem(Path(artifact["path"]).name, artifact["path"])
+        self.tuned_choice.addItem(BUNDLED_NAME, "bundled")
+
+    def run(self) -> None:
+        from engine.eval.evaluate import LlamaPredictor, evaluate
+        from engine.qa.chat_format import PromptContext
+
+        store, db = self.state.store, self.state.db
+        if store is None or db is None:
+            return
+        where = {"train": "split = 'train'", "paraphrase": "split = 'paraphrase'", "eval": "split = 'eval'",
+                 "all": "1 = 1"}[self.split.currentText()]
+        pairs = store.pairs(f"status = 'approved' AND {where}", limit=self.limit.value())
+        if not pairs:
+            show_error(self, "Nothing to evaluate", "Approve some pairs in this split first.")
+            return
+        specs = [(self.base_choice.currentData(), "base"), (self.tuned_choice.currentData(), "tuned")]
+        context = PromptContext(Path(db.path).stem, db.dialect)
+
+        def work(report, token):
+            results = []
+            for index, (spec, label) in enumerate(specs):
+                predictor = LlamaPredictor(spec, name=f"{label}: {Path(spec).name if spec != 'bundled' else 'bundled'}")
+                try:
+                    results.append(evaluate(predictor, pairs, db, context, cancel=token,
+                                            progress=lambda d, t, i=index: report(i * t + d, 2 * t)))
+                finally:
+                    predictor.close()
+            return results
+
+        job = Job("Evaluating", work, self)
+        job.progress.connect(lambda d, t: (self.progress.setRange(0, t), self.progress.setValue(d)))
+        job.succeeded.connect(self.show_reports)
+        job.failed.connect(lambda message, details: show_error(self, "Evaluation failed", message, details))
+        job.ended.connect(lambda: (self.run_button.setEnabled(True), self.cancel_button.setEnabled(False)))
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.job = job.start()
+
+    def show_reports(self, reports: list) -> None:
+        self.reports = reports
+        base, tuned = (r.summary() for r in reports)
+        for name, label in self.cards.items():
+            a, b = base[name], tuned[name]
+            label.setText("–" if a is None and b is None else f"{_pct(a)} → {_pct(b)}")
+        kinds = sorted(set(base["errors"]) | set(tuned["errors"]))
+        self.chart.clear()
+        if kinds:
+            x = np.arange(len(kinds))
+            self.chart.addItem(pg.BarGraphItem(x=x - 0.2, height=[base["errors"].get(k, 0) for k in kinds],
+                                               width=0.4, brush="#999999"))
+            self.chart.addItem(pg.BarGraphItem(x=x + 0.2, height=[tuned["errors"].get(k, 0) for k in kinds],
+                                               width=0.4, brush="#1f77b4"))
+            self.chart.getAxis("bottom").setTicks([[(i, k) for i, k in enumerate(kinds)]])
+        self.table_model.set_rows(compare(*reports))
+        self.save_button.setEnabled(True)
+        if self.state.store is not None:
+            for report in reports:
+                self.state.store.add_evaluation(report.model, report.summary())
+
+    def save_report(self, path: str | None = None) -> None:
+        from engine.eval.evaluate import write_report
+
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Save evaluation report", "evaluation.html",
+                                                  "HTML (*.html);;JSON (*.json)")
+        if path and self.reports:
+            write_report(self.reports, path)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
