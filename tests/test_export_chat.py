@@ -163,7 +163,7 @@ def test_export_needs_a_gguf_origin(tmp_path):
         source_gguf(tmp_path)
 
 
-def test_export_can_be_cancelled(tuned, tmp_path, tiny_model_dir):
+def test_export_can_be_cancelled(tmp_path, tiny_model_dir):
     token = CancelToken()
     gen = export_model(tiny_model_dir, None, tmp_path, ["f16", "q8_0"], "s", name="x", cancel=token)
     next(gen)  # merge

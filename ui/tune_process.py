@@ -4,13 +4,13 @@ out-of-memory in the child ends the child, not the window."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
+from engine.tune.events import crash_event, parse_event_line
 from engine.tune.process import FINAL_EVENTS
 from engine.tune.recipe import STOP_FILE
 
@@ -64,15 +64,9 @@ class TuneRunner(QObject):
         self._buffer += bytes(self.process.readAllStandardOutput())
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
-            text = line.decode("utf-8", "replace").strip()
-            if not text:
+            event = parse_event_line(line.decode("utf-8", "replace"))
+            if event is None:
                 continue
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
-                event = {"event": "log", "line": text}
-            if not isinstance(event, dict) or "event" not in event:
-                event = {"event": "log", "line": text}
             if event["event"] in FINAL_EVENTS:
                 self.final = event
             self.event.emit(event)
@@ -80,8 +74,6 @@ class TuneRunner(QObject):
     def _finished(self, code: int, status) -> None:
         self._read()
         if self.final is None:
-            self.final = {"event": "failed", "kind": "crash", "exit_code": code,
-                          "reason": f"The training process ended unexpectedly (exit status {code}); "
-                                    f"see {self.run_dir / 'stderr.log'}"}
+            self.final = crash_event(code, self.run_dir)
             self.event.emit(self.final)
         self.ended.emit(self.final)

@@ -14,6 +14,7 @@ leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -110,6 +111,26 @@ def _atomic(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
 
+@contextlib.contextmanager
+def _gguf_file(out: Path) -> Iterator:
+    """A GGUFWriter on a temporary name: written and renamed to `out` only if the body succeeds."""
+    import gguf
+
+    partial = _atomic(out)
+    writer = gguf.GGUFWriter(str(partial), "llama")
+    try:
+        yield writer
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    except BaseException:
+        writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    writer.close()
+    partial.replace(out)
+
+
 def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel: CancelToken,
                    progress: Callable[[int, int], None] | None = None) -> Path:
     """Write merged HF weights as an f16 llama GGUF (norms stay f32)."""
@@ -119,9 +140,7 @@ def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel:
         raise ExportError(f"GGUF export supports llama-architecture models; this one is {config.model_type}")
     reader = gguf.GGUFReader(str(base_gguf))
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
-    partial = _atomic(out)
-    writer = gguf.GGUFWriter(str(partial), "llama")
-    try:
+    with _gguf_file(out) as writer:
         _copy_metadata(reader, writer, _config_overrides(config))
         items = [(k, v) for k, v in state_dict.items()
                  if not (k == "lm_head.weight" and getattr(config, "tie_word_embeddings", False))]
@@ -138,15 +157,6 @@ def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel:
             writer.add_tensor(name, data.astype(np.float16 if data.ndim > 1 else np.float32))
             if progress:
                 progress(done, len(items))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    except BaseException:
-        writer.close()
-        partial.unlink(missing_ok=True)
-        raise
-    writer.close()
-    partial.replace(out)
     return out
 
 
@@ -175,12 +185,10 @@ def write_lora_gguf(adapter_dir: Path, config, base_gguf: Path, out: Path) -> Pa
     adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
     weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
-    partial = _atomic(out)
-    writer = gguf.GGUFWriter(str(partial), "llama")
-    writer.add_string("general.type", "adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", float(adapter_config["lora_alpha"]))
-    try:
+    with _gguf_file(out) as writer:
+        writer.add_string("general.type", "adapter")
+        writer.add_string("adapter.type", "lora")
+        writer.add_float32("adapter.lora.alpha", float(adapter_config["lora_alpha"]))
         for key, tensor in sorted(weights.items()):
             if ".lora_A." not in key:
                 continue
@@ -196,15 +204,6 @@ def write_lora_gguf(adapter_dir: Path, config, base_gguf: Path, out: Path) -> Pa
                 raise ExportError(f"No llama.cpp name for adapted module {module}")
             writer.add_tensor(name + ".lora_a", a.astype(np.float32))
             writer.add_tensor(name + ".lora_b", b.astype(np.float32))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    except BaseException:
-        writer.close()
-        partial.unlink(missing_ok=True)
-        raise
-    writer.close()
-    partial.replace(out)
     return out
 
 

@@ -12,12 +12,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from engine.cancel import CancelToken
-from engine.errors import EngramError
-from engine.models.locate import ModelSource, resolve_model
-
-
-class ModelLoadError(EngramError):
-    pass
+from engine.models.locate import ModelLoadError, ModelSource, resolve_model
 
 
 @dataclass(frozen=True)

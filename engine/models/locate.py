@@ -26,6 +26,10 @@ class ModelNotFound(EngramError):
     pass
 
 
+class ModelLoadError(EngramError):
+    """A model file exists but cannot be loaded (corrupt GGUF, unsupported architecture, no chat template)."""
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """Where a model's weights are and in which format."""

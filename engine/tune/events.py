@@ -48,3 +48,23 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return events
+
+
+def parse_event_line(line: str) -> dict[str, Any] | None:
+    """One line of a child's stdout as an event; other output becomes a "log" event; blank → None."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return {"event": "log", "line": line}
+    if not isinstance(event, dict) or "event" not in event:
+        return {"event": "log", "line": line}
+    return event
+
+
+def crash_event(code: int, run_dir: Path) -> dict[str, Any]:
+    """What a caller reports when the child ended without saying how (killed, segfault)."""
+    return {"event": "failed", "kind": "crash", "exit_code": code,
+            "reason": f"the training process ended unexpectedly (exit status {code}); see {run_dir / 'stderr.log'}"}

@@ -16,15 +16,10 @@ from pathlib import Path
 
 import torch
 
-from engine.errors import EngramError
-from engine.models.locate import ModelSource, resolve_model
+from engine.models.locate import ModelLoadError, ModelSource, resolve_model
 from engine.paths import model_cache_dir
 
 log = logging.getLogger(__name__)
-
-
-class ModelLoadError(EngramError):
-    pass
 
 
 def _cache_key(path: Path) -> str:

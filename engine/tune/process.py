@@ -7,13 +7,13 @@ caller always learns how a run ended. `stop()` asks for a clean stop (checkpoint
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from engine.tune.events import crash_event, parse_event_line
 from engine.tune.recipe import STOP_FILE
 
 FINAL_EVENTS = ("finished", "stopped", "failed")
@@ -48,24 +48,16 @@ class TuneProcess:
         """Every event until the child exits; the last one is always finished, stopped or failed."""
         assert self.proc is not None and self.proc.stdout is not None, "start() first"
         for line in self.proc.stdout:
-            line = line.strip()
-            if not line:
+            event = parse_event_line(line)
+            if event is None:
                 continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                event = {"event": "log", "line": line}
-            if not isinstance(event, dict) or "event" not in event:
-                event = {"event": "log", "line": line}
             if event["event"] in FINAL_EVENTS:
                 self.final = event
             yield event
         code = self.proc.wait()
         self._stderr.close()
         if self.final is None:
-            self.final = {"event": "failed", "kind": "crash", "exit_code": code,
-                          "reason": f"the training process ended unexpectedly (exit status {code}); "
-                                    f"see {self.run_dir / 'stderr.log'}"}
+            self.final = crash_event(code, self.run_dir)
             yield self.final
 
     def stop(self) -> None:

@@ -72,8 +72,9 @@ class EvaluatePage(QWidget):
         self.base_choice = QComboBox()
         self.tuned_choice = QComboBox()
         self.split = QComboBox()
-        self.split.addItems(["train", "paraphrase", "eval", "all"])
-        self.split.setToolTip("train: memorization · paraphrase/eval: generalization")
+        self.split.addItems(["latest run's pairs", "train", "paraphrase", "eval", "all"])
+        self.split.setToolTip("the pairs the latest run trained on, or train (memorization) / paraphrase and "
+                              "eval (generalization)")
         self.limit = QSpinBox()
         self.limit.setRange(1, 100_000)
         self.limit.setValue(100)
@@ -145,9 +146,17 @@ class EvaluatePage(QWidget):
         store, db = self.state.store, self.state.db
         if store is None or db is None:
             return
-        where = {"train": "split = 'train'", "paraphrase": "split = 'paraphrase'", "eval": "split = 'eval'",
-                 "all": "1 = 1"}[self.split.currentText()]
-        pairs = store.pairs(f"status = 'approved' AND {where}", limit=self.limit.value())
+        choice = self.split.currentText()
+        if choice == "latest run's pairs":
+            from engine.tune.data import load_pairs
+
+            runs = [r for r in store.runs() if r["folder"] and (Path(r["folder"]) / "data.jsonl").exists()]
+            ids = [p.id for p in load_pairs(Path(runs[-1]["folder"]) / "data.jsonl")] if runs else []
+            pairs = store.pairs(f"id IN ({','.join('?' * len(ids))})", ids, limit=self.limit.value()) if ids else []
+        else:
+            where = {"train": "split = 'train'", "paraphrase": "split = 'paraphrase'", "eval": "split = 'eval'",
+                     "all": "1 = 1"}[choice]
+            pairs = store.pairs(f"status = 'approved' AND {where}", limit=self.limit.value())
         if not pairs:
             show_error(self, "Nothing to evaluate", "Approve some pairs in this split first.")
             return
