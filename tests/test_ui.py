@@ -241,3 +241,30 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     assert "→" in evaluate.cards["fact_recall"].text()
     assert len(store.evaluations()) == 2
     window.chat_page.close_models()
+
+
+def test_comparison_model_and_lazy_loading(qtmodeltester, qtbot, tmp_path):
+    from PySide6.QtWidgets import QTableView
+
+    from engine.qa.curation import Curator
+    from engine.qa.pairs import QAPair
+    from ui.pages.evaluate_page import ComparisonModel
+
+    comparison = ComparisonModel()
+    comparison.set_rows([{"id": 1, "kind": "sql", "question": "q", "gold": "g", "base": "b", "tuned": "g",
+                          "base_error": "wrong_result", "tuned_error": None, "change": "fixed"}])
+    qtmodeltester.check(comparison)
+
+    with ProjectStore.create(tmp_path / "big.engram") as store:
+        store.add_pairs(QAPair(f"question {i}?", f"answer {i}") for i in range(20_000))
+        model = PairTableModel()
+        view = QTableView()
+        qtbot.addWidget(view)
+        view.setModel(model)
+        model.set_curator(Curator(store))
+        view.show()
+        view.scrollToBottom()
+        qtbot.wait(50)
+        assert model.rowCount() == 20_000
+        assert len(model._cache) <= 4 * 200, "only the pages on screen are read"
+        assert model.index(19_999, 2).data() == "question 19999?"
