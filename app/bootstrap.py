@@ -25,6 +25,11 @@ def create_window(argv: list[str] | None = None):
     app.setApplicationName("Engram")
     app.setOrganizationName("Engram")
     app.setStyle("Fusion")  # the palette still follows the OS light/dark setting
+    from PySide6.QtGui import QIcon
+
+    from app.paths import RESOURCES
+
+    app.setWindowIcon(QIcon(str(RESOURCES / "icons" / "engram.svg")))
     settings = QSettings(str(settings_path()), QSettings.Format.IniFormat)
     window = MainWindow(settings)
     requested = next((a for a in (argv or [])[1:] if not a.startswith("-")), None)
@@ -35,8 +40,45 @@ def create_window(argv: list[str] | None = None):
     return app, window
 
 
+def setup_logging() -> Path:
+    """Logs to a rotating file in the user data folder (what a bug report asks for)."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from app.paths import user_data_dir
+
+    path = user_data_dir() / "logs" / "engram.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    return path
+
+
+def install_crash_dialog() -> None:
+    """An unexpected error shows a readable dialog (with details to copy) instead of killing the app."""
+    import logging
+    import traceback
+
+    def hook(kind, value, tb):
+        details = "".join(traceback.format_exception(kind, value, tb))
+        logging.getLogger("engram").error("unhandled error\n%s", details)
+        from ui.errors import show_error
+
+        show_error(None, "Something went wrong", f"{kind.__name__}: {value}\n\nThe details are in the log; "
+                   "use Show Details to copy them into a bug report.", details)
+
+    sys.excepthook = hook
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
+    if "--self-test" in argv:
+        from app.cli import main as cli_main
+
+        return cli_main(["self-test"])
+    setup_logging()
+    install_crash_dialog()
     app, window = create_window(argv)
     window.show()
     return app.exec()

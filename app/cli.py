@@ -439,6 +439,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_self_test(args: argparse.Namespace) -> int:
+    """Offline install check: the demo database opens, the bundled model loads through llama.cpp and
+    answers one question. No network is touched."""
+    import time
+
+    from app.paths import DEMO_SQLITE
+    from engine.db import open_database
+    from engine.models.llama_runtime import LlamaChat, Sampling
+
+    started = time.monotonic()
+    with open_database(DEMO_SQLITE) as db:
+        orders = db.schema().table("orders").row_count
+    print(f"demo database: ok ({orders:,} orders)")
+    with LlamaChat(None, n_ctx=1024) as chat:
+        answer = chat.complete([{"role": "user", "content": "What is the capital of France? One word."}],
+                               Sampling(max_tokens=8))
+    print(f"bundled model: ok ({chat.source.name}) answered {answer.strip()!r}")
+    if not answer.strip():
+        raise EngramError("The bundled model loaded but produced no answer")
+    print(f"self-test passed in {time.monotonic() - started:.1f}s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engram", description="Memory-tune a local LLM on your database.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -566,6 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-general", action="store_true", help="skip the general-ability set")
     p.add_argument("--out", default=None, help="write a report (.json or .html)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("self-test", help="offline install check: demo database + bundled model through llama.cpp")
+    p.set_defaults(func=cmd_self_test)
 
     p = sub.add_parser("demo", help="headless tour of the demo database and the bundled model")
     p.set_defaults(func=cmd_demo)

@@ -51,3 +51,9 @@ def test_demo_runs(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "Orders by status:" in out and "SmolLM2-135M-Instruct" in out
+
+
+def test_self_test_runs_offline(capsys):
+    assert main(["self-test"]) == 0
+    out = capsys.readouterr().out
+    assert "bundled model: ok" in out and "self-test passed" in out
