@@ -1,0 +1,1 @@
+"""Mixture of memory experts: facts grouped, one small LoRA expert per group, a router per question."""
