@@ -33,6 +33,8 @@ class TuneConfig:
     learning_rate: float = _help("AdamW learning rate (constant after warm-up in memory mode)", 2e-3)
     warmup_steps: int = _help("Steps of linear learning-rate warm-up", 5)
     weight_decay: float = _help("AdamW weight decay", 0.0)
+    max_grad_norm: float = _help("Clip the gradient norm to this (0: no clipping); tames loss spikes but "
+                                 "slows memorization", 0.0)
     batch_size: int = _help("Examples per optimizer step (per process)", 10)
     max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
     loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)

@@ -257,6 +257,8 @@ class MemoryTuningRecipe:
             if self.reg_examples:
                 loss = loss + cfg.regularization_weight * self._regularization_loss()
         self.accelerator.backward(loss)
+        if cfg.max_grad_norm:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         # per-fact losses from every process
