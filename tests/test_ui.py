@@ -268,3 +268,15 @@ def test_comparison_model_and_lazy_loading(qtmodeltester, qtbot, tmp_path):
         assert model.rowCount() == 20_000
         assert len(model._cache) <= 4 * 200, "only the pages on screen are read"
         assert model.index(19_999, 2).data() == "question 19999?"
+
+
+def test_drag_and_drop_opens_a_database(qtbot, window, demo_duckdb):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(demo_duckdb))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.state.db.kind == "duckdb" and window.windowTitle() == "Engram — lumen.duckdb"
