@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--run", default=None)
     parser.add_argument("--export", default=None)
     parser.add_argument("--question", default="How many orders are there?")
+    parser.add_argument("--database", default=None, help="open this database (default: the demo)")
+    parser.add_argument("--project", default=None, help="with --database: its project (e.g. the one --run came from)")
     args = parser.parse_args()
     from PySide6.QtWidgets import QListWidgetItem
     from PySide6.QtCore import Qt
@@ -44,6 +46,8 @@ def main() -> int:
     out = ROOT / "docs" / "images"
     out.mkdir(parents=True, exist_ok=True)
     app, window = create_window(["engram"])
+    if args.database:
+        window.state.open(args.database, args.project)
     window.resize(1440, 880)
     window.show()
     wait(app, lambda: False, 0.5)
@@ -68,8 +72,9 @@ def main() -> int:
 
     window.nav.setCurrentRow(1)
     page = window.dataset_page
-    page.generate_templates()
-    wait(app, lambda: page.job is not None and not page.job.running, 60)
+    if not window.state.store.count_pairs():
+        page.generate_templates()
+        wait(app, lambda: page.job is not None and not page.job.running, 60)
     page.split_filter.setCurrentIndex(page.split_filter.findData("train"))
     page.kind_filter.setCurrentIndex(page.kind_filter.findData("sql"))
     page.view.selectRow(5)
