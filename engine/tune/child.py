@@ -6,6 +6,7 @@ The exit status is 0 when the run finished or was stopped, 1 when it failed."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from engine.tune.config import TuneConfig
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
+    if hasattr(os, "nice"):
+        os.nice(5)  # yield the CPU to the window that started us: training waits, the UI does not
     try:
         config = TuneConfig.load(args.config)
     except (OSError, ValueError) as error:
