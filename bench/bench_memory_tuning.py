@@ -120,6 +120,11 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
             "steps": trainer.state.global_step, "seconds_to_full_recall": state["full_recall_at"], "wall_s": train_s}
 
 
+def _when(result: dict) -> str:
+    seconds = result["seconds_to_full_recall"]
+    return "never reached" if seconds is None else f"at {seconds:.0f}s"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--facts", type=int, default=100)
@@ -135,16 +140,14 @@ def main() -> int:
                             checkpoint_every=10**6, log_every=10)
         memory = run_memory(config)
         print(f"memory tuning : {n} facts, recall {memory['recall']:.0%} after {memory['steps']} steps, "
-              f"{memory['tokens_per_s']:.0f} tokens/s, 100% recall at "
-              f"{memory['seconds_to_full_recall'] and round(memory['seconds_to_full_recall'])}s")
+              f"{memory['tokens_per_s']:.0f} tokens/s, 100% recall {_when(memory)}")
         result = {"facts": n, "memory": memory}
         if not args.skip_trainer:
             trainer_config = TuneConfig(**{**json.loads(config.to_json()), "output_dir": str(folder / "trainer")})
             trainer = run_trainer(trainer_config, args.minutes)
             ratio = memory["tokens_per_s"] / trainer["tokens_per_s"]
             print(f"HF Trainer    : recall {trainer['recall']:.0%} after {trainer['steps']} steps, "
-                  f"{trainer['tokens_per_s']:.0f} tokens/s, 100% recall at "
-                  f"{trainer['seconds_to_full_recall'] and round(trainer['seconds_to_full_recall'])}s")
+                  f"{trainer['tokens_per_s']:.0f} tokens/s, 100% recall {_when(trainer)}")
             print(f"tokens/s ratio memory/Trainer: {ratio:.2f}x (goal >= 1.3x)")
             result.update(trainer=trainer, ratio=ratio)
         goal = memory["seconds_to_full_recall"] is not None and memory["seconds_to_full_recall"] <= args.minutes * 60

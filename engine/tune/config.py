@@ -38,8 +38,9 @@ class TuneConfig:
     batch_size: int = _help("Examples per optimizer step (per process)", 10)
     max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
     loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)
-    revisit_fraction: float = _help("Share of already-memorized facts revisited each epoch", 0.1)
-    recall_every: int = _help("Check greedy exact-match recall every N epochs", 2)
+    revisit_fraction: float = _help("Share of already-memorized facts revisited each epoch (never fewer "
+                                    "than the facts still being learned)", 0.1)
+    recall_every: int = _help("Check greedy exact-match recall every N passes' worth of steps", 2)
     epochs: int = _help("Epochs in instruction mode (memory mode stops by itself)", 3)
     max_steps: int = _help("Step budget (0: none)", 2000)
     max_minutes: float = _help("Time budget in minutes (0: none)", 30.0)

@@ -4,10 +4,11 @@ Memory tuning (Lamini; Li et al. 2024, "Banishing LLM Hallucinations Requires Re
 Generalization") drives the loss of *each* chosen fact to ~zero instead of the average, so the model
 commits to the exact answer. The loop:
 
-1) every epoch trains on the facts not yet memorized (loss ≥ threshold) plus a small revisited share
-   of memorized ones, so compute follows what is still unlearned;
+1) every epoch trains on the facts not yet memorized (loss ≥ threshold) plus a revisited share of
+   memorized ones (at least as many as the unlearned), so compute follows what is still unlearned
+   without the adapter forgetting what it already holds;
 2) each step's per-example losses update the per-fact loss table;
-3) every `recall_every` epochs (and whenever all losses are below threshold) greedy decoding checks
+3) every `recall_every` full passes' worth of steps (and whenever all losses are below threshold) greedy decoding checks
    exact-match recall of every fact; the run converges when all facts are below threshold *and*
    recalled;
 4) budgets (steps, minutes), a stop request (STOP file or SIGTERM/SIGINT) and failures end the run
@@ -132,6 +133,7 @@ class MemoryTuningRecipe:
         self.recalled: dict[int, bool] = {e.fact_id: False for e in self.examples}
         self.last_recall: float | None = None
         self.recall_step = -1
+        self.recall_step_checked = 0
         self.elapsed_before = 0.0
         self.tokens_seen = 0
         if self.resume:
@@ -199,7 +201,8 @@ class MemoryTuningRecipe:
                         return self._finish("epochs done")
                     continue
                 all_below = memorized == len(self.examples)
-                if all_below or self.epoch % cfg.recall_every == 0:
+                # epochs shrink as facts are learned: check recall by steps trained, not epochs counted
+                if all_below or self.step - self.recall_step_checked >= self._steps_per_full_epoch() * cfg.recall_every:
                     self._recall_check()
                     if all_below and self.last_recall == 1.0:
                         return self._finish("converged")
@@ -209,6 +212,9 @@ class MemoryTuningRecipe:
             self.events.emit("stopped", step=self.step, checkpoint=str(self.out / CHECKPOINT))
             return {"status": "stopped", "step": self.step}
 
+    def _steps_per_full_epoch(self) -> int:
+        return math.ceil(len(self.examples) / (self.config.batch_size * self.accelerator.num_processes))
+
     def _plan_epoch(self) -> list[list[int]]:
         cfg = self.config
         rng = random.Random(f"{cfg.seed}|epoch|{self.epoch}")
@@ -217,8 +223,10 @@ class MemoryTuningRecipe:
         else:
             unlearned = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] >= cfg.loss_threshold]
             learned = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] < cfg.loss_threshold]
-            revisit = rng.sample(learned, min(len(learned), max(1, round(len(learned) * cfg.revisit_fraction)))) \
-                if learned else []
+            # at least as many memorized facts as unlearned ones, so the last few stubborn facts never
+            # get the adapter to themselves (that made it forget the others, measured on the demo)
+            wanted = max(1, round(len(learned) * cfg.revisit_fraction), len(unlearned))
+            revisit = rng.sample(learned, min(len(learned), wanted)) if learned else []
             chosen = unlearned + revisit
         subset = [self.examples[i] for i in chosen]
         # under DDP one step takes a global batch, each process its world_size-th share
@@ -350,7 +358,7 @@ class MemoryTuningRecipe:
         self.recalled.update(self.recall())
         recalled = sum(self.recalled.values())
         self.last_recall = recalled / len(self.examples)
-        self.recall_step = self.step
+        self.recall_step = self.recall_step_checked = self.step
         self.events.emit("recall", step=self.step, epoch=self.epoch, recall=self.last_recall, recalled=recalled,
                          total=len(self.examples))
 
@@ -382,7 +390,7 @@ class MemoryTuningRecipe:
         state = {
             "step": self.step, "epoch": self.epoch, "position": self.position, "epoch_plan": self.epoch_plan,
             "fact_loss": self.fact_loss, "recalled": self.recalled, "last_recall": self.last_recall,
-            "recall_step": self.recall_step,
+            "recall_step": self.recall_step, "recall_step_checked": self.recall_step_checked,
             "elapsed": self.elapsed_before + time.monotonic() - self.started, "tokens_seen": self.tokens_seen,
             "adapter": get_peft_model_state_dict(self.accelerator.unwrap_model(self.model)),
             "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -405,7 +413,7 @@ class MemoryTuningRecipe:
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         for name in ("step", "epoch", "position", "epoch_plan", "fact_loss", "recalled", "last_recall",
-                     "recall_step", "tokens_seen"):
+                     "recall_step", "recall_step_checked", "tokens_seen"):
             setattr(self, name, state[name])
         self.elapsed_before = state["elapsed"]
         stop_file = self.out / STOP_FILE
