@@ -273,7 +273,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.export.gguf_export import export_model
-    from engine.export.parity import check_parity
+    from engine.export.parity import check_parity, run_reference_recall
     from engine.models.locate import resolve_model
     from engine.qa.chat_format import PromptContext
     from engine.tune.config import TuneConfig
@@ -294,11 +294,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"  {step.stage:<9} {step.message}", file=sys.stderr)
     except StopIteration as stop:
         result = stop.value
-    reference = None
-    scores_path = run / "fact_scores.json"
-    if scores_path.exists():
-        scores = json.loads(scores_path.read_text())
-        reference = sum(1 for s in scores.values() if s.get("recalled")) / max(1, len(scores))
+    reference = run_reference_recall(run)
     report = check_parity(result.files, load_pairs(config.data), context, reference)
     print(f"{'file':<34}{'recall (llama.cpp)':>20}{'recall (transformers)':>24}")
     for label, path in result.files.items():
@@ -396,12 +392,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         store = open_project(args.project, args.database)
         database = project_database(store, args.database)
         if args.run:  # exactly the pairs that run trained on
-            from engine.tune.data import load_pairs
+            from engine.tune.prepare import run_pairs
 
-            ids = [p.id for p in load_pairs(Path(args.run) / "data.jsonl")]
-            pairs = store.pairs(f"id IN ({','.join('?' * len(ids))})", ids)
-            if args.split == "paraphrase":
-                pairs = store.pairs(f"paraphrase_of IN ({','.join('?' * len(ids))})", ids)
+            pairs = run_pairs(store, args.run, paraphrases=args.split == "paraphrase")
         else:
             splits = {"train": "split = 'train'", "eval": "split = 'eval'", "paraphrase": "split = 'paraphrase'",
                       "all": "1 = 1"}[args.split]

@@ -31,6 +31,17 @@ class ParityReport:
         return [label for label, r in self.recall.items() if r < self.reference_recall - 1e-9]
 
 
+def run_reference_recall(run_dir: Path) -> float | None:
+    """The share of facts the run recalled in transformers (its fact_scores.json), or None if unknown."""
+    import json
+
+    path = Path(run_dir) / "fact_scores.json"
+    if not path.exists():
+        return None
+    scores = json.loads(path.read_text())
+    return sum(1 for s in scores.values() if s.get("recalled")) / len(scores) if scores else None
+
+
 def gguf_recall(model_path: Path, pairs: list[QAPair], context: PromptContext, lora_path: Path | None = None,
                 cancel: CancelToken | None = None) -> tuple[float, list[int]]:
     """Greedy exact-match recall of `pairs` through llama.cpp; returns (recall, ids missed)."""

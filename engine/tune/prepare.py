@@ -60,6 +60,16 @@ def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | N
     return config, run_id
 
 
+def run_pairs(store: ProjectStore, run_dir: str | Path, paraphrases: bool = False,
+              limit: int | None = None) -> list:
+    """The project's pairs a run trained on (or their held-out paraphrases)."""
+    from engine.tune.data import load_pairs
+
+    ids = [p.id for p in load_pairs(Path(run_dir) / "data.jsonl")]
+    column = "paraphrase_of" if paraphrases else "id"
+    return store.pairs(f"{column} IN ({','.join('?' * len(ids))})", ids, limit=limit)
+
+
 def record_run(store: ProjectStore, run_id: int, run_dir: str | Path) -> dict[str, Any]:
     """Copy a run's outcome (status, summary, per-fact scores, adapter path) into the project."""
     folder = Path(run_dir)

@@ -5,7 +5,6 @@ model the same thing side by side."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
@@ -178,7 +177,7 @@ class ChatPage(QWidget):
     # -- export --------------------------------------------------------------------------------------
     def export(self) -> None:
         from engine.export.gguf_export import export_model
-        from engine.export.parity import check_parity
+        from engine.export.parity import check_parity, run_reference_recall
         from engine.models.locate import resolve_model
         from engine.qa.chat_format import PromptContext
         from engine.tune.config import TuneConfig
@@ -205,9 +204,7 @@ class ChatPage(QWidget):
                     report(steps, len(quants) + 4)
             except StopIteration as stop:
                 result = stop.value
-            scores = json.loads((run / "fact_scores.json").read_text()) if (run / "fact_scores.json").exists() else {}
-            reference = sum(1 for s in scores.values() if s.get("recalled")) / len(scores) if scores else None
-            parity = check_parity(result.files, load_pairs(config.data), context, reference, token)
+            parity = check_parity(result.files, load_pairs(config.data), context, run_reference_recall(run), token)
             return result, parity
 
         job = Job("Exporting", work, self)

@@ -148,11 +148,10 @@ class EvaluatePage(QWidget):
             return
         choice = self.split.currentText()
         if choice == "latest run's pairs":
-            from engine.tune.data import load_pairs
+            from engine.tune.prepare import run_pairs
 
             runs = [r for r in store.runs() if r["folder"] and (Path(r["folder"]) / "data.jsonl").exists()]
-            ids = [p.id for p in load_pairs(Path(runs[-1]["folder"]) / "data.jsonl")] if runs else []
-            pairs = store.pairs(f"id IN ({','.join('?' * len(ids))})", ids, limit=self.limit.value()) if ids else []
+            pairs = run_pairs(store, runs[-1]["folder"], limit=self.limit.value()) if runs else []
         else:
             where = {"train": "split = 'train'", "paraphrase": "split = 'paraphrase'", "eval": "split = 'eval'",
                      "all": "1 = 1"}[choice]
