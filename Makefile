@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench demo-db screenshots clean
+.PHONY: install run demo test lint bench demo-db screenshots package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,5 +33,9 @@ demo-db: install  ## regenerate resources/demo/lumen.{sqlite,duckdb}
 bench: install
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
+package: install  ## desktop bundle in dist/ (PyInstaller), checked offline with --self-test
+	$(BIN)/pip install -q "pyinstaller>=6.10"
+	BIN=$(BIN) bash packaging/build.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -53,6 +53,21 @@ def test_demo_runs(capsys):
     assert "Orders by status:" in out and "SmolLM2-135M-Instruct" in out
 
 
+def test_frozen_build_starts_the_training_child_and_cli_through_its_one_executable(capsys, monkeypatch, tmp_path):
+    """A PyInstaller build has no `python -m`: the app's executable takes --tune-child and --cli."""
+    from app.bootstrap import main as app_main
+    from engine.tune.process import child_command
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert child_command(tmp_path / "config.json", resume=True) == [
+        sys.executable, "--tune-child", "--config", str(tmp_path / "config.json"), "--resume"]
+    (tmp_path / "config.json").write_text("{not json")
+    assert app_main(["Engram", "--tune-child", "--config", str(tmp_path / "config.json")]) == 1
+    assert '"event": "failed"' in capsys.readouterr().out
+    assert app_main(["Engram", "--cli", "inspect", str(DEMO_SQLITE)]) == 0
+    assert "customers" in capsys.readouterr().out
+
+
 def test_self_test_runs_offline(capsys):
     assert main(["self-test"]) == 0
     out = capsys.readouterr().out

@@ -177,12 +177,13 @@ def test_killed_child_is_reported_as_a_crash(tmp_path, tiny_model_dir):
 
 
 def test_ddp_two_cpu_processes(tmp_path, tiny_model_dir):
-    config = _config(tmp_path, tiny_model_dir, n_facts=12, max_steps=3, batch_size=4)
+    config = _config(tmp_path, tiny_model_dir, n_facts=12, max_steps=3, batch_size=4, device="cpu")
     out = Path(config.output_dir)
     out.mkdir(parents=True)
     config.save(out / "config.json")
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([*launcher, "-m", "engine.tune.child", "--config", str(out / "config.json")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

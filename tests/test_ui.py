@@ -153,6 +153,40 @@ def test_about_names_the_model_and_licences(window):
     assert "SmolLM2-135M-Instruct" in box.text() and "Apache-2.0" in box.text()
 
 
+def _is_dark(color) -> bool:
+    return color.lightness() < 128
+
+
+def test_light_and_dark_follow_the_os_and_the_view_menu(qtbot, window, tmp_path):
+    """The OS switching scheme (Qt's colorSchemeChanged) re-colours widgets and plots; View → Appearance
+    overrides it and is remembered. Offscreen Qt cannot switch schemes itself, so the test sends the
+    signal the platform would send."""
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    plot = window.tune_page.loss_plot
+    hints = app.styleHints()
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert window.theme.dark and _is_dark(app.palette().color(QPalette.ColorRole.Window))
+    assert _is_dark(plot.backgroundBrush().color())
+    assert not _is_dark(app.palette().color(QPalette.ColorRole.Text))
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    assert not window.theme.dark and not _is_dark(app.palette().color(QPalette.ColorRole.Window))
+    assert not _is_dark(plot.backgroundBrush().color())
+
+    window.appearance_actions["dark"].trigger()  # the user's choice wins over the OS
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    assert window.theme.dark and _is_dark(window.evaluate_page.chart.backgroundBrush().color())
+    window.close()
+    again = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert again.theme.appearance == "dark" and again.appearance_actions["dark"].isChecked()
+    again.appearance_actions["system"].trigger()
+    assert not again.theme.dark  # back to the OS, which said light
+    again.state.close()
+
+
 def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir):
     store: ProjectStore = window.state.store
     from engine.qa.pairs import QAPair

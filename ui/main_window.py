@@ -1,4 +1,4 @@
-"""The main window: a page per workflow step, a status bar showing the running job, File/Edit/Help
+"""The main window: a page per workflow step, a status bar showing the running job, File/Edit/Go/View/Help
 menus, recent files, drag-and-drop of a database file, and window state kept between sessions."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QStackedWidget, QWidget)
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
 from app.paths import DEMO_DUCKDB
 from engine.models.locate import BUNDLED_NAME
@@ -20,6 +20,7 @@ from ui.pages.chat_page import ChatPage
 from ui.pages.evaluate_page import EvaluatePage
 from ui.pages.tune_page import TunePage
 from ui.state import AppState
+from ui.theme import APPEARANCES, ThemeManager
 
 MAX_RECENT = 8
 
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.nav.setCurrentRow(0)
 
+        self.theme = ThemeManager(QApplication.instance(), settings, parent=self)
         self._build_menus()
         self._build_status_bar()
         geometry = settings.value("window/geometry")
@@ -100,6 +102,17 @@ class MainWindow(QMainWindow):
             action.setShortcut(f"Ctrl+{row + 1}")
             action.triggered.connect(lambda checked=False, r=row: self.nav.setCurrentRow(r))
             go_menu.addAction(action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        appearance_menu = view_menu.addMenu("&Appearance")
+        group = QActionGroup(self)
+        self.appearance_actions: dict[str, QAction] = {}
+        for key, label in APPEARANCES.items():
+            action = QAction(label, self, checkable=True, checked=key == self.theme.appearance)
+            action.triggered.connect(lambda checked=False, k=key: self.theme.set_appearance(k))
+            group.addAction(action)
+            appearance_menu.addAction(action)
+            self.appearance_actions[key] = action
 
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Engram", self)

@@ -5,13 +5,12 @@ out-of-memory in the child ends the child, not the window."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 from engine.tune.events import crash_event, parse_event_line
-from engine.tune.process import FINAL_EVENTS
+from engine.tune.process import FINAL_EVENTS, child_command
 from engine.tune.recipe import STOP_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +46,9 @@ class TuneRunner(QObject):
         process.setStandardErrorFile(str(self.run_dir / "stderr.log"), QProcess.OpenModeFlag.Append)
         process.readyReadStandardOutput.connect(self._read)
         process.finished.connect(self._finished)
-        args = ["-m", "engine.tune.child", "--config", str(config_path)] + (["--resume"] if resume else [])
+        program, *args = child_command(config_path, resume)
         self.process = process
-        process.start(sys.executable, args)
+        process.start(program, args)
 
     def stop(self) -> None:
         """Clean stop: the child checkpoints at the end of its step and exits."""

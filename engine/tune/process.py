@@ -19,15 +19,22 @@ from engine.tune.recipe import STOP_FILE
 FINAL_EVENTS = ("finished", "stopped", "failed")
 
 
+def child_command(config_path: str | Path, resume: bool = False, launcher: list[str] | None = None) -> list[str]:
+    """The command line that starts the training child. A frozen app (PyInstaller) has no `-m`:
+    its one executable starts the child when given `--tune-child` (see app.bootstrap.main)."""
+    if launcher is None and getattr(sys, "frozen", False):
+        command = [sys.executable, "--tune-child"]
+    else:
+        command = [*(launcher or [sys.executable]), "-m", "engine.tune.child"]
+    return command + ["--config", str(config_path)] + (["--resume"] if resume else [])
+
+
 class TuneProcess:
-    def __init__(self, config_path: str | Path, resume: bool = False, python: str = sys.executable,
-                 launcher: list[str] | None = None) -> None:
+    def __init__(self, config_path: str | Path, resume: bool = False, launcher: list[str] | None = None) -> None:
         self.config_path = Path(config_path)
         self.run_dir = self.config_path.parent
         self.resume = resume
-        self.command = [*(launcher or [python]), "-m", "engine.tune.child", "--config", str(self.config_path)]
-        if resume:
-            self.command.append("--resume")
+        self.command = child_command(self.config_path, resume, launcher)
         self.proc: subprocess.Popen | None = None
         self.final: dict[str, Any] | None = None
 

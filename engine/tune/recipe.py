@@ -114,6 +114,8 @@ class MemoryTuningRecipe:
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=targets, task_type="CAUSAL_LM")
         self.model = get_peft_model(base, lora)
+        if not cfg.load_in_4bit:  # on its device before the base model answers the regularization prompts
+            self.model.to(self.accelerator.device)
         # 3) data: facts, and regularization examples answered by the base model itself
         self.context = PromptContext(cfg.database_name, cfg.dialect)
         self.pairs = D.load_pairs(cfg.data)
@@ -152,13 +154,11 @@ class MemoryTuningRecipe:
         if path.exists():
             answers = json.loads(path.read_text())
         else:
-            model = self.model
-            answers = []
-            with model.disable_adapter():
-                for prompt in GENERAL_PROMPTS:
-                    ids = D.prompt_ids(self.tokenizer, [{"role": "user", "content": prompt}])
-                    text = self._greedy(model, [ids], 48)[0]
-                    answers.append({"question": prompt, "answer": text})
+            prompts = [D.prompt_ids(self.tokenizer, [{"role": "user", "content": p}]) for p in GENERAL_PROMPTS]
+            with self.model.disable_adapter():
+                texts = [text for start in range(0, len(prompts), 16)
+                         for text in self._greedy(self.model, prompts[start:start + 16], 48)]
+            answers = [{"question": p, "answer": t} for p, t in zip(GENERAL_PROMPTS, texts)]
             if self.main:
                 path.write_text(json.dumps(answers, indent=1))
         examples = []
