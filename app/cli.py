@@ -230,7 +230,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "method": args.method, "model": args.model, "max_steps": args.max_steps, "max_minutes": args.max_minutes,
         "batch_size": args.batch_size, "learning_rate": args.lr, "device": args.device,
-        "regularization": args.regularization}.items() if v is not None}
+        "regularization": args.regularization, "expert_size": args.expert_size}.items() if v is not None}
     store = run_id = None
     if args.resume:
         config_path = Path(args.resume) / "config.json"
@@ -268,6 +268,37 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0 if final.get("event") in ("finished", "stopped") else 1
 
 
+def _print_steps(gen):
+    """Run an export generator, printing its steps on stderr; returns its result."""
+    try:
+        while True:
+            step = next(gen)
+            print(f"  {step.stage:<9} {step.message}", file=sys.stderr)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _export_experts(run, args: argparse.Namespace) -> int:
+    """A memory-experts run: the base GGUF plus one LoRA GGUF per expert, checked with routing."""
+    from pathlib import Path
+
+    from engine.mome.inference import LlamaExperts, experts_recall, export_experts
+    from engine.qa.chat_format import PromptContext
+    from engine.tune.config import TuneConfig
+    from engine.tune.data import load_pairs
+
+    config = TuneConfig.load(run / "config.json")
+    out = Path(args.out) if args.out else run / "export"
+    exported = _print_steps(export_experts(run, out, quant=args.quant[0]))
+    with LlamaExperts(run, exported) as chat:
+        recall, misses = experts_recall(chat, load_pairs(config.data), PromptContext(config.database_name,
+                                                                                     config.dialect))
+    print(f"base model: {exported.base}\n{len(exported.adapters)} expert adapter(s) in {out / 'experts'}")
+    print(f"recall through llama.cpp with routing: {recall:.0%}")
+    (out / "parity.json").write_text(json.dumps({"recall": recall, "misses": misses}, indent=1))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Merge a run's adapter, write GGUF files, and check recall through llama.cpp."""
     from pathlib import Path
@@ -281,19 +312,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.tune.model_loading import hf_folder_for
 
     run = Path(args.run)
+    if (run / "experts.json").is_file():
+        return _export_experts(run, args)
     if not (run / "config.json").is_file() or not (run / "adapter").is_dir():
         raise EngramError(f"{run} is not a finished run folder (needs config.json and adapter/)")
     config = TuneConfig.load(run / "config.json")
     context = PromptContext(config.database_name, config.dialect)
     out = Path(args.out) if args.out else run / "export"
-    gen = export_model(hf_folder_for(resolve_model(config.model)), run / "adapter", out, args.quant,
-                       context.system_prompt("sql"), name=config.database_name)
-    try:
-        while True:
-            step = next(gen)
-            print(f"  {step.stage:<9} {step.message}", file=sys.stderr)
-    except StopIteration as stop:
-        result = stop.value
+    result = _print_steps(export_model(hf_folder_for(resolve_model(config.model)), run / "adapter", out, args.quant,
+                                       context.system_prompt("sql"), name=config.database_name))
     reference = run_reference_recall(run)
     report = check_parity(result.files, load_pairs(config.data), context, reference)
     print(f"{'file':<34}{'recall (llama.cpp)':>20}{'recall (transformers)':>24}")
@@ -526,7 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default=None)
     p.add_argument("--project", default=None)
     p.add_argument("--run-dir", default=None, help="run folder (default: <user data>/runs/<project>-<time>)")
-    p.add_argument("--method", choices=["memory", "instruction"], default=None)
+    p.add_argument("--method", choices=["memory", "instruction", "experts"], default=None,
+                   help="memory (default), instruction, or experts (memory experts + router)")
+    p.add_argument("--expert-size", type=int, default=None, help="experts: most facts one expert holds")
     p.add_argument("--model", default=None, help="'bundled', a GGUF file or a Hugging Face folder")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None)

@@ -61,9 +61,12 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
     from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
     from engine.tune.recipe import MemoryTuningRecipe
 
+    from engine.tune.device import pick_device
+
+    plan = pick_device(config.device)  # the same device and precision as the memory-tuning run
     folder = hf_folder_for(resolve_model(config.model))
     tokenizer = load_tokenizer(folder)
-    model = get_peft_model(load_base_model(folder, torch.float32),
+    model = get_peft_model(load_base_model(folder, plan.dtype if plan.device == "cuda" else torch.float32),
                            LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules="all-linear",
                                       task_type="CAUSAL_LM"))
     examples = D.encode_pairs(tokenizer, D.load_pairs(config.data), PromptContext(config.database_name), 512)
@@ -78,7 +81,7 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
     helper.tokenizer, helper.examples = tokenizer, examples
 
     class _Accel:  # the recall helper runs single-process here
-        device = torch.device("cpu")
+        device = torch.device(plan.device)
         process_index, num_processes = 0, 1
 
         @staticmethod
@@ -108,7 +111,8 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
     tokens_per_epoch = sum(e.length for e in examples)
     args = TrainingArguments(output_dir=str(Path(config.output_dir) / "trainer"), per_device_train_batch_size=config.batch_size,
                              learning_rate=config.learning_rate, lr_scheduler_type="constant", num_train_epochs=1000,
-                             logging_steps=10**9, save_strategy="no", report_to=[], use_cpu=True,
+                             logging_steps=10**9, save_strategy="no", report_to=[], use_cpu=plan.device == "cpu",
+                             bf16=plan.mixed_precision == "bf16", fp16=plan.mixed_precision == "fp16",
                              remove_unused_columns=False, dataloader_num_workers=0, seed=config.seed)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
                       callbacks=[RecallAndBudget()])

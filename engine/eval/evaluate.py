@@ -52,6 +52,18 @@ class LlamaPredictor:
         self.chat.close()
 
 
+def greedy_reply(model, tokenizer, messages: list[dict[str, str]], max_tokens: int) -> str:
+    """The model's greedy reply to chat messages (transformers), as text."""
+    import torch
+
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True).to(model.device)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
 class TransformersPredictor:
     """A transformers model folder (optionally with a PEFT adapter), greedy decoding."""
 
@@ -69,14 +81,7 @@ class TransformersPredictor:
         self.name = name or (f"{Path(folder).name} + {Path(adapter).parent.name}" if adapter else Path(folder).name)
 
     def predict(self, messages, max_tokens):
-        import torch
-
-        inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                    return_dict=True)
-        with torch.no_grad():
-            out = self.model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
-        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return greedy_reply(self.model, self.tokenizer, messages, max_tokens)
 
     def close(self) -> None:
         pass

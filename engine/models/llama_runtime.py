@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 from engine.cancel import CancelToken
@@ -44,6 +45,40 @@ class LlamaChat:
                               n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"llama.cpp could not load {source.path}: {error}") from None
+        self._adapters: dict[str, object] = {}
+        self._active: dict[str, float] = {}
+
+    # -- LoRA adapters applied per request (memory experts) ------------------------------------------
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Load a LoRA GGUF once; `use_adapters` then switches between loaded adapters per request."""
+        import llama_cpp
+
+        adapter = llama_cpp.llama_adapter_lora_init(self._llm.model, str(path).encode("utf-8"))
+        if not adapter:
+            raise ModelLoadError(f"llama.cpp could not load the LoRA adapter {path}")
+        self._adapters[name] = adapter
+        self._llm._stack.callback(llama_cpp.llama_adapter_lora_free, adapter)
+
+    def use_adapters(self, scales: dict[str, float]) -> None:
+        """Apply exactly these loaded adapters with these scales ({} = the base model) from the next
+        request on. The prompt cache is dropped: its keys and values were computed under the old ones."""
+        import ctypes
+
+        import llama_cpp
+
+        if scales == self._active:
+            return
+        unknown = [n for n in scales if n not in self._adapters]
+        if unknown:
+            raise KeyError(f"adapter(s) not loaded: {', '.join(unknown)}")
+        with self._lock:
+            n = len(scales)
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * max(1, n))(*[self._adapters[k] for k in scales])
+            values = (ctypes.c_float * max(1, n))(*scales.values())
+            if llama_cpp.llama_set_adapters_lora(self._llm.ctx, adapters if n else None, n, values if n else None):
+                raise ModelLoadError(f"llama.cpp could not apply the adapters {', '.join(scales)}")
+            self._llm.reset()
+            self._active = dict(scales)
 
     def close(self) -> None:
         with self._lock:

@@ -27,12 +27,12 @@ def embed_questions(model, tokenizer, questions: list[str], batch_size: int = 16
     base = getattr(model, "get_base_model", lambda: model)()
     base.eval()
     for start in range(0, len(questions), batch_size):
-        batch = tokenizer(questions[start:start + batch_size], return_tensors="pt", padding=True)
+        batch = tokenizer(questions[start:start + batch_size], return_tensors="pt", padding=True).to(base.device)
         with torch.no_grad():
             hidden = base(**batch, output_hidden_states=True).hidden_states[-1].float()
         mask = batch["attention_mask"].unsqueeze(-1).float()
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        rows.append(pooled.numpy())
+        rows.append(pooled.cpu().numpy())
     vectors = np.concatenate(rows)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-9)
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-METHODS = ("memory", "instruction")
+METHODS = ("memory", "instruction", "experts")
 REGULARIZATION = ("none", "mix", "kl")
 
 
@@ -25,7 +25,11 @@ class TuneConfig:
     model: str = _help("'bundled', a GGUF file or a Hugging Face folder", "bundled")
     database_name: str = _help("Database name used in the prompts (as at chat time)", "database")
     dialect: str = _help("SQL dialect named in the SQL prompt (sqlite or duckdb)", "sqlite")
-    method: str = _help("'memory': train until every fact is recalled; 'instruction': fixed epochs", "memory")
+    method: str = _help("'memory': train until every fact is recalled; 'instruction': fixed epochs; "
+                        "'experts': memory experts, one small adapter per group of facts and a router", "memory")
+    expert_size: int = _help("Memory experts: most facts one expert holds", 40)
+    router_threshold: float = _help("Memory experts: least question similarity for an expert to answer "
+                                    "(below it the base model answers)", 0.5)
     lora_r: int = _help("LoRA rank: capacity of the adapter", 16)
     lora_alpha: int = _help("LoRA scale (alpha / r multiplies the update)", 32)
     lora_dropout: float = _help("Dropout on LoRA inputs (0 keeps runs exactly reproducible)", 0.0)
@@ -60,7 +64,7 @@ class TuneConfig:
             raise ValueError(f"TuneConfig.regularization must be one of {', '.join(REGULARIZATION)}; "
                              f"got {self.regularization!r}")
         for name in ("lora_r", "lora_alpha", "batch_size", "max_seq_len", "recall_every", "epochs",
-                     "checkpoint_every", "log_every"):
+                     "checkpoint_every", "log_every", "expert_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TuneConfig.{name} must be at least 1; got {getattr(self, name)}")
         if not 0 < self.learning_rate < 1:

@@ -47,7 +47,7 @@ def load_pairs(path: str | Path) -> list[QAPair]:
             try:
                 record = json.loads(line)
                 pairs.append(QAPair(record["question"], record["answer"], kind=record.get("kind", "schema"),
-                                    id=int(record.get("id", number))))
+                                    id=int(record.get("id", number)), tables=record.get("tables") or None))
             except (json.JSONDecodeError, KeyError, ValueError, TypeError) as error:
                 raise DataError(f"{path} line {number}: not a training pair ({error})") from None
     if not pairs:
@@ -59,7 +59,7 @@ def write_run_data(pairs: list[QAPair], path: str | Path) -> int:
     with open(path, "w", encoding="utf-8") as handle:
         for pair in pairs:
             handle.write(json.dumps({"id": pair.id, "kind": pair.kind, "question": pair.question,
-                                     "answer": pair.answer}, ensure_ascii=False) + "\n")
+                                     "answer": pair.answer, "tables": pair.tables}, ensure_ascii=False) + "\n")
     return len(pairs)
 
 

@@ -77,9 +77,10 @@ def record_run(store: ProjectStore, run_id: int, run_dir: str | Path) -> dict[st
     final = next((e for e in reversed(events) if e.get("event") in ("finished", "stopped", "failed")), None)
     status = final["event"] if final else "failed"
     store.update_run(run_id, status=status, summary=final or {"reason": "no events"}, finished=True)
-    scores_path = folder / "fact_scores.json"
-    if scores_path.exists():
-        scores = json.loads(scores_path.read_text())
+    # a memory-experts run keeps one score file per expert
+    paths = [folder / "fact_scores.json", *sorted(folder.glob("experts/*/fact_scores.json"))]
+    scores = {k: v for path in paths if path.exists() for k, v in json.loads(path.read_text()).items()}
+    if scores:
         known = set(store.pair_ids())
         store.set_fact_scores(run_id, [(int(k), v["loss"], v["recalled"]) for k, v in scores.items()
                                        if int(k) in known])

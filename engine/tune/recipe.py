@@ -79,12 +79,14 @@ def kl_to_base(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 class MemoryTuningRecipe:
-    def __init__(self, config: TuneConfig, events: EventLog | None = None, resume: bool = False) -> None:
+    def __init__(self, config: TuneConfig, events: EventLog | None = None, resume: bool = False,
+                 stop_file: Path | None = None) -> None:
         self.config = config
         self.out = Path(config.output_dir)
         self.resume = resume
         self._events = events
         self.stop_requested = False
+        self.outer_stop_file = stop_file  # a stop asked of an enclosing job (memory experts) stops this run too
 
     # == setup ====================================================================================
     def setup(self) -> None:
@@ -354,8 +356,16 @@ class MemoryTuningRecipe:
             results = self.accelerator.gather_for_metrics(results, use_gather_object=True)
         return dict(results)
 
-    def _recall_check(self) -> None:
-        self.recalled.update(self.recall())
+    def _recall_check(self, every_fact: bool = False) -> None:
+        """Greedy exact-match recall. In memory mode a periodic check decodes only the facts already
+        below the loss threshold (the others are not memorized yet and count as not recalled), so
+        early checks cost little; the final check decodes every fact."""
+        if self.config.method == "memory" and not every_fact:
+            below = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] < self.config.loss_threshold]
+            self.recalled = {e.fact_id: False for e in self.examples}
+            self.recalled.update(self.recall(below) if below else {})
+        else:
+            self.recalled.update(self.recall())
         recalled = sum(self.recalled.values())
         self.last_recall = recalled / len(self.examples)
         self.recall_step = self.recall_step_checked = self.step
@@ -374,7 +384,8 @@ class MemoryTuningRecipe:
                 pass
 
     def _check_stop(self) -> None:
-        stop = self.stop_requested or (self.out / STOP_FILE).exists()
+        stop = self.stop_requested or (self.out / STOP_FILE).exists() or \
+            (self.outer_stop_file is not None and self.outer_stop_file.exists())
         if self.accelerator.num_processes > 1:
             flag = torch.tensor([1.0 if stop else 0.0], device=self.accelerator.device)
             stop = bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
@@ -434,8 +445,8 @@ class MemoryTuningRecipe:
         return adapter
 
     def _finish(self, reason: str) -> dict[str, Any]:
-        if self.recall_step != self.step:
-            self._recall_check()
+        if self.recall_step != self.step or reason != "converged":
+            self._recall_check(every_fact=True)
         self._save_checkpoint()
         adapter = self._save_outputs()
         elapsed = self.elapsed_before + time.monotonic() - self.started
@@ -448,6 +459,8 @@ class MemoryTuningRecipe:
 
     # == cleanup ==================================================================================
     def cleanup(self) -> None:
+        if not hasattr(self, "accelerator"):  # setup failed before the accelerator existed
+            return
         self.accelerator.end_training()
         if self.plan.device == "cuda":
             torch.cuda.empty_cache()

@@ -22,18 +22,24 @@ def _is_oom(error: BaseException) -> bool:
     return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(error).lower()
 
 
-def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None = None) -> dict[str, Any]:
-    from engine.tune.recipe import MemoryTuningRecipe
-
+def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None = None,
+               stop_file: Path | None = None) -> dict[str, Any]:
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         config.save(out / "config.json")
     log = events or EventLog(out / "events.jsonl")
-    recipe = MemoryTuningRecipe(config, log, resume=resume)
+    if config.method == "experts":
+        from engine.mome.experts import ExpertTraining
+
+        job = ExpertTraining(config, log, resume=resume)
+    else:
+        from engine.tune.recipe import MemoryTuningRecipe
+
+        job = MemoryTuningRecipe(config, log, resume=resume, stop_file=stop_file)
     try:
-        recipe.setup()
-        return recipe.train()
+        job.setup()
+        return job.train()
     except BaseException as error:  # noqa: BLE001 - every ending must become an event
         if isinstance(error, KeyboardInterrupt):
             reason, kind = "interrupted", "interrupted"
@@ -44,8 +50,7 @@ def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None
         else:
             reason, kind = f"{type(error).__name__}: {error}", "crash"
         (out / "error.txt").write_text(traceback.format_exc())
-        log.emit("failed", reason=reason, kind=kind, step=getattr(recipe, "step", 0))
+        log.emit("failed", reason=reason, kind=kind, step=getattr(job, "step", 0))
         return {"status": "failed", "reason": reason, "kind": kind}
     finally:
-        if hasattr(recipe, "accelerator"):
-            recipe.cleanup()
+        job.cleanup()

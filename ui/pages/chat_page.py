@@ -18,6 +18,7 @@ from ui.result_model import ResultModel
 from ui.state import AppState
 
 QUANTS = ("f16", "q8_0", "q5_k_m", "q4_k_m")
+EXPERTS_PREFIX = "experts:"  # a model choice that is a memory-experts export (base GGUF + expert LoRAs)
 
 
 class Transcript(QTextBrowser):
@@ -153,11 +154,15 @@ class ChatPage(QWidget):
         store = self.state.store
         if store is not None:
             for run in reversed(store.runs()):
-                if run["folder"] and (Path(run["folder"]) / "adapter").is_dir():
+                folder = Path(run["folder"]) if run["folder"] else None
+                if folder and ((folder / "adapter").is_dir() or (folder / "experts.json").is_file()):
                     self.run_choice.addItem(f"{run['name']} ({run['status']})", run["folder"])
             for artifact in reversed(store.artifacts()):
                 if artifact["kind"] == "gguf" and Path(artifact["path"]).exists():
                     self.model_choice.addItem(Path(artifact["path"]).name, artifact["path"])
+                elif artifact["kind"] == "experts" and Path(artifact["path"]).exists():
+                    self.model_choice.addItem(f"{Path(artifact['path']).parent.parent.name} (memory experts)",
+                                              EXPERTS_PREFIX + artifact["path"])
         self.model_choice.addItem(BUNDLED_NAME, "bundled")
         self.base_choice.addItem(BUNDLED_NAME, "bundled")
         if current_model is not None:
@@ -170,8 +175,8 @@ class ChatPage(QWidget):
         if path:
             self.add_model(path)
 
-    def add_model(self, path: str) -> None:
-        self.model_choice.insertItem(0, Path(path).name, path)
+    def add_model(self, path: str, label: str | None = None) -> None:
+        self.model_choice.insertItem(0, label or Path(path).name, path)
         self.model_choice.setCurrentIndex(0)
 
     # -- export --------------------------------------------------------------------------------------
@@ -190,6 +195,8 @@ class ChatPage(QWidget):
             show_error(self, "Nothing to export", "Choose a finished run and at least one quantization.")
             return
         run = Path(folder)
+        if (run / "experts.json").is_file():
+            return self._export_experts(run, quants[0])
 
         def work(report, token):
             config = TuneConfig.load(run / "config.json")
@@ -218,6 +225,50 @@ class ChatPage(QWidget):
         self.export_status.setText("Exporting…")
         self.export_job = job.start()
 
+    def _export_experts(self, run: Path, quant: str) -> None:
+        """A memory-experts run: base GGUF + one LoRA GGUF per expert, recall checked with routing."""
+        from engine.mome.inference import LlamaExperts, experts_recall, export_experts
+        from engine.qa.chat_format import PromptContext
+        from engine.tune.config import TuneConfig
+        from engine.tune.data import load_pairs
+
+        def work(report, token):
+            config = TuneConfig.load(run / "config.json")
+            gen = export_experts(run, run / "export", quant=quant)
+            steps = 0
+            try:
+                while True:
+                    step = next(gen)
+                    token.raise_if_cancelled("export")
+                    steps += 1
+                    report(steps, steps + 1)  # how many steps remain is known only to the exporter
+            except StopIteration as stop:
+                exported = stop.value
+            with LlamaExperts(run, exported) as chat:
+                recall, _ = experts_recall(chat, load_pairs(config.data),
+                                           PromptContext(config.database_name, config.dialect))
+            return exported, recall
+
+        def done(value) -> None:
+            exported, recall = value
+            manifest = run / "export" / "experts-gguf.json"
+            if self.state.store is not None:
+                self.state.store.add_artifact("experts", str(manifest), meta={"quant": quant, "recall": recall})
+            self.export_status.setText(f"Base model and {len(exported.adapters)} expert adapters exported to "
+                                       f"{run / 'export'}\nrecall through llama.cpp with routing: {recall:.0%}")
+            self.state.runs_changed.emit()
+            self.add_model(EXPERTS_PREFIX + str(manifest), f"{run.name} (memory experts)")
+
+        job = Job("Exporting experts", work, self)
+        job.progress.connect(lambda d, t: (self.export_progress.setRange(0, t), self.export_progress.setValue(d)))
+        job.succeeded.connect(done)
+        job.failed.connect(lambda message, details: show_error(self, "Export failed", message, details))
+        job.ended.connect(lambda: (self.export_button.setEnabled(True), self.export_cancel.setEnabled(False)))
+        self.export_button.setEnabled(False)
+        self.export_cancel.setEnabled(True)
+        self.export_status.setText("Exporting memory experts…")
+        self.export_job = job.start()
+
     def _exported(self, value) -> None:
         result, parity = value
         store = self.state.store
@@ -238,7 +289,13 @@ class ChatPage(QWidget):
         from engine.models.llama_runtime import LlamaChat
 
         if spec not in self.models:
-            self.models[spec] = LlamaChat(spec, n_ctx=4096)
+            if spec.startswith(EXPERTS_PREFIX):
+                from engine.mome.inference import LlamaExperts, load_exported
+
+                run, exported = load_exported(Path(spec.removeprefix(EXPERTS_PREFIX)).parent)
+                self.models[spec] = LlamaExperts(run, exported, n_ctx=4096)
+            else:
+                self.models[spec] = LlamaChat(spec, n_ctx=4096)
         return self.models[spec]
 
     def send(self) -> None:
@@ -273,6 +330,9 @@ class ChatPage(QWidget):
             session.system_prompt = self.system.text()
             session.sampling = Sampling(temperature=self.temperature.value(), max_tokens=self.max_tokens.value())
             yield from session.send(text, token)
+            note = getattr(session.chat, "route_note", None)
+            if note is not None:
+                yield f"\n[{note()}]"
 
         view.add_turn("Model")
         job = Job("Chatting", work, self, streams=True)
@@ -299,6 +359,9 @@ class ChatPage(QWidget):
                 view.add_turn("Rows", f"{len(step.rows)} row(s)" + (" (truncated)" if step.truncated else ""))
             else:
                 view.add_turn("Answer" if step.kind == "answer" else "Gave up", step.text)
+                model = self.models.get(spec)
+                if hasattr(model, "route_note"):
+                    view.add_turn("Memory experts", model.route_note())
 
         job = Job("SQL agent", work, self, streams=True)
         job.yielded.connect(show)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar,
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from engine.tune.config import TuneConfig
+from engine.tune.config import METHODS, TuneConfig
 from ui.errors import show_error
 from ui.state import AppState
 from ui.tune_process import TuneRunner
@@ -60,7 +60,8 @@ class TunePage(QWidget):
         self.model_choice.addItem("GGUF file…", "pick-gguf")
         self.model_choice.activated.connect(self._pick_model)
         self.method = QComboBox()
-        self.method.addItems(["memory", "instruction"])
+        self.method.addItems(list(METHODS))
+        self.expert_size = self._spin(2, 10_000, defaults.expert_size)
         self.lora_r = self._spin(1, 256, defaults.lora_r)
         self.batch_size = self._spin(1, 512, defaults.batch_size)
         self.max_steps_box = self._spin(0, 1_000_000, defaults.max_steps)
@@ -78,6 +79,7 @@ class TunePage(QWidget):
                                    ("Max steps", self.max_steps_box, "max_steps"),
                                    ("Max minutes", self.max_minutes, "max_minutes"),
                                    ("Epochs (instruction)", self.epochs, "epochs"),
+                                   ("Facts per expert (experts)", self.expert_size, "expert_size"),
                                    ("Regularization", self.regularization, "regularization")):
             widget.setToolTip(HELP[key])
             form.addRow(label, widget)
@@ -131,6 +133,7 @@ class TunePage(QWidget):
         self.progress = QProgressBar()
         self.progress.setFormat("%p% of facts memorized")
         self.stats = QLabel("No run yet")
+        self.expert_label = QLabel("")  # memory experts: which expert is training
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -139,6 +142,7 @@ class TunePage(QWidget):
         status_layout = QVBoxLayout(status_box)
         status_layout.addWidget(self.progress)
         status_layout.addWidget(self.stats)
+        status_layout.addWidget(self.expert_label)
         status_layout.addWidget(self.log, 1)
         plots.addWidget(status_box, 1, 1)
         right = QWidget()
@@ -193,7 +197,7 @@ class TunePage(QWidget):
                           learning_rate=self.lr.value(), batch_size=self.batch_size.value(),
                           loss_threshold=self.threshold.value(), max_steps=self.max_steps_box.value(),
                           max_minutes=self.max_minutes.value(), epochs=self.epochs.value(),
-                          regularization=self.regularization.currentText())
+                          regularization=self.regularization.currentText(), expert_size=self.expert_size.value())
 
     # -- run control -----------------------------------------------------------------------------
     def start(self, run_dir: str | Path | None = None) -> None:
@@ -235,6 +239,7 @@ class TunePage(QWidget):
             series.x.clear()
             series.y.clear()
         self.progress.setValue(0)
+        self.expert_label.setText("")
         self.log.clear()
         self._dirty = True
         self.redraw()
@@ -262,6 +267,11 @@ class TunePage(QWidget):
         if kind == "recall":
             self.recall_series.add(event["step"], event["recall"])
             self._dirty = True
+        if kind in ("expert_started", "expert_finished"):
+            done = event["expert_index"] + (kind == "expert_finished")
+            self.expert_label.setText(f"Memory experts: {done} of {event['experts']} trained · "
+                                      + (f"now training {event['expert']} ({event.get('facts')} facts)"
+                                         if kind == "expert_started" else f"{event['expert']} done"))
         self.log.appendPlainText(_describe(event))
 
     def redraw(self) -> None:
@@ -281,8 +291,9 @@ class TunePage(QWidget):
         self.redraw()
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        self.resume_button.setEnabled(final.get("event") in ("stopped", "failed")
-                                      and self.run_dir is not None and (self.run_dir / "checkpoint").exists())
+        self.resume_button.setEnabled(final.get("event") in ("stopped", "failed") and self.run_dir is not None
+                                      and ((self.run_dir / "checkpoint").exists()
+                                           or (self.run_dir / "experts.json").exists()))
         if self.state.store is not None and self.run_id is not None:
             record_run(self.state.store, self.run_id, self.run_dir)
         if final.get("event") == "failed":
@@ -326,9 +337,17 @@ def _duration(seconds: float) -> str:
 
 def _describe(event: dict) -> str:
     kind = event.get("event")
+    if kind == "started" and event.get("method") == "experts":
+        return (f"Started memory experts on {event.get('device')}: {event.get('facts')} facts in "
+                f"{event.get('experts')} experts, {event.get('experts_to_train')} to train")
     if kind == "started":
         return (f"Started on {event.get('device')}: {event.get('facts')} facts, "
                 f"{event.get('trainable_params'):,} trainable parameters")
+    if kind == "expert_started":
+        return f"Expert {event['expert_index'] + 1}/{event['experts']} '{event['expert']}': {event.get('facts')} facts"
+    if kind == "expert_finished":
+        return (f"Expert '{event['expert']}' done ({event.get('reason')}) after {event.get('expert_step')} steps: "
+                f"recall {event.get('recall') or 0:.0%}")
     if kind == "recall":
         return f"Step {event['step']}: exact recall {event['recalled']}/{event['total']} ({event['recall']:.0%})"
     if kind == "epoch":
@@ -336,7 +355,7 @@ def _describe(event: dict) -> str:
     if kind == "checkpoint":
         return f"Checkpoint saved at step {event['step']}"
     if kind == "finished":
-        return f"Finished ({event['reason']}) at step {event['step']}: recall {event.get('recall', 0):.0%}"
+        return f"Finished ({event['reason']}) at step {event['step']}: recall {event.get('recall') or 0:.0%}"
     if kind == "stopped":
         return f"Stopped at step {event['step']}; Resume continues from the checkpoint"
     if kind == "failed":

@@ -1,0 +1,189 @@
+"""Answering with memory experts: the router picks the expert that holds the question's fact and only
+that expert's adapter is applied, for this request only — through transformers/peft (evaluation,
+the reference) or through llama.cpp (chat, the SQL agent). Below the router's threshold no adapter is
+applied and the base model answers.
+
+Both paths route with the base model's own question embedding (the same one the experts were
+partitioned with), so the transformers base model is loaded for routing in the llama.cpp path too."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from engine.errors import EngramError
+from engine.mome.experts import BaseEmbedder, ExpertSet, build_router
+from engine.mome.router import Route
+from engine.tune.config import TuneConfig
+
+EXPORTED = "experts-gguf.json"
+
+
+def question_of(messages: list[dict[str, str]]) -> str:
+    """The question to route: the last user message."""
+    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+
+
+class ExpertRouting:
+    """Question → Route, for one experts run."""
+
+    def __init__(self, run_dir: str | Path, embedder: BaseEmbedder | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.manifest = ExpertSet.load(self.run_dir)
+        if not self.manifest.trained():
+            raise EngramError(f"{self.run_dir} has no trained memory experts yet")
+        self.config = TuneConfig.load(self.run_dir / "config.json")
+        self.router = build_router(self.run_dir, self.manifest)
+        self.embedder = embedder or BaseEmbedder(self.config)
+
+    def route(self, question: str) -> Route:
+        return self.router.route(self.embedder([question])[0])
+
+
+class TransformersExperts:
+    """Evaluation predictor (engine.eval Predictor): base model + every expert as a named peft adapter."""
+
+    def __init__(self, run_dir: str | Path, name: str | None = None) -> None:
+        from peft import PeftModel
+
+        self.routing = ExpertRouting(run_dir)
+        embedder = self.routing.embedder
+        self.tokenizer = embedder.tokenizer
+        trained = self.routing.manifest.trained()
+        first, *rest = trained
+        model = PeftModel.from_pretrained(embedder.model, str(first.adapter(self.routing.run_dir)),
+                                          adapter_name=first.name)
+        for expert in rest:
+            model.load_adapter(str(expert.adapter(self.routing.run_dir)), adapter_name=expert.name)
+        self.model = model.eval()
+        self.routing.embedder.model = model  # routing embeds with adapters disabled (see route)
+        self.name = name or f"{Path(run_dir).name} ({len(trained)} experts)"
+        self.last_route: Route | None = None
+
+    def route(self, question: str) -> Route:
+        with self.model.disable_adapter():
+            return self.routing.route(question)
+
+    def predict(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        from engine.eval.evaluate import greedy_reply
+
+        route = self.last_route = self.route(question_of(messages))
+        if route.experts:
+            self.model.set_adapter(route.experts[0])
+            adapters = contextlib.nullcontext()
+        else:
+            adapters = self.model.disable_adapter()
+        with adapters:
+            return greedy_reply(self.model, self.tokenizer, messages, max_tokens)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class ExportedExperts:
+    base: Path
+    adapters: dict[str, Path] = field(default_factory=dict)
+
+
+def export_experts(run_dir: str | Path, out_dir: str | Path, quant: str = "f16") -> Iterator:
+    """The base model as GGUF and every trained expert as a llama.cpp LoRA GGUF (a generator of
+    ExportSteps, like export_model; its return value is an ExportedExperts)."""
+    from transformers import AutoConfig
+
+    from engine.export.gguf_export import ExportStep, export_model, source_gguf, write_lora_gguf
+    from engine.models.locate import resolve_model
+    from engine.tune.model_loading import hf_folder_for
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    manifest = ExpertSet.load(run_dir)
+    config = TuneConfig.load(run_dir / "config.json")
+    folder = hf_folder_for(resolve_model(config.model))
+    base = yield from export_model(folder, None, out_dir, [quant], "", name="base")
+    result = ExportedExperts(base.files[quant])
+    model_config = AutoConfig.from_pretrained(str(folder))
+    trained = manifest.trained()
+    for index, expert in enumerate(trained):
+        target = out_dir / "experts" / f"{expert.name}-lora.gguf"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result.adapters[expert.name] = write_lora_gguf(expert.adapter(run_dir), model_config, source_gguf(folder),
+                                                       target)
+        yield ExportStep("adapter", f"Wrote {target.name}", index + 1, len(trained), str(target))
+    (out_dir / EXPORTED).write_text(json.dumps({"run": str(run_dir), "base": str(result.base),
+                                                "adapters": {k: str(v) for k, v in result.adapters.items()}}, indent=1))
+    yield ExportStep("done", f"Exported the base model and {len(trained)} expert(s) to {out_dir}")
+    return result
+
+
+def load_exported(out_dir: str | Path) -> tuple[Path, ExportedExperts]:
+    """(run folder, exported files) of an experts export folder."""
+    path = Path(out_dir) / EXPORTED
+    if not path.exists():
+        raise EngramError(f"{out_dir} holds no exported memory experts (no {EXPORTED})")
+    raw = json.loads(path.read_text())
+    return Path(raw["run"]), ExportedExperts(Path(raw["base"]), {k: Path(v) for k, v in raw["adapters"].items()})
+
+
+def experts_recall(chat: "LlamaExperts", pairs: list, context) -> tuple[float, list[dict]]:
+    """Exact-match recall of the facts through llama.cpp with routing, and the misses (who answered)."""
+    from engine.qa.chat_format import messages_for
+
+    misses = []
+    for pair in pairs:
+        answer = chat.complete(messages_for(pair, context, with_answer=False)).strip()
+        if answer != pair.answer.strip():
+            misses.append({"id": pair.id, "question": pair.question, "expected": pair.answer, "got": answer,
+                           "experts": chat.last_route.experts if chat.last_route else []})
+    return 1 - len(misses) / max(1, len(pairs)), misses
+
+
+class LlamaExperts:
+    """A llama.cpp chat whose every request gets the routed expert's LoRA (scale 1) or none.
+    `complete` and `stream` take the same arguments as LlamaChat's; `last_route` says who answered."""
+
+    def __init__(self, run_dir: str | Path, exported: ExportedExperts, n_ctx: int = 2048,
+                 routing: ExpertRouting | None = None) -> None:
+        from engine.models.llama_runtime import LlamaChat
+
+        self.routing = routing or ExpertRouting(run_dir)
+        self.chat = LlamaChat(str(exported.base), n_ctx=n_ctx)
+        for name, path in exported.adapters.items():
+            self.chat.load_adapter(name, path)
+        self.last_route: Route | None = None
+
+    def _apply(self, messages: list[dict[str, str]]) -> None:
+        route = self.last_route = self.routing.route(question_of(messages))
+        self.chat.use_adapters({route.experts[0]: 1.0} if route.experts else {})
+
+    def complete(self, messages, sampling=None) -> str:
+        self._apply(messages)
+        return self.chat.complete(messages, *([sampling] if sampling else []))
+
+    def stream(self, messages, sampling=None, cancel=None) -> Iterator[str]:
+        self._apply(messages)
+        yield from self.chat.stream(messages, *([sampling] if sampling else []), cancel=cancel)
+
+    def __getattr__(self, name: str):  # n_ctx, tokenize, count_tokens, detokenize: the chat's own
+        return getattr(self.__dict__["chat"], name)
+
+    def route_note(self) -> str:
+        """Which expert answered the last request, for the transcript."""
+        route = self.last_route
+        if route is None:
+            return ""
+        if not route.experts:
+            return "no expert was close enough: the base model answered"
+        return "answered by memory expert " + ", ".join(f"{n} (similarity {s:.2f})"
+                                                        for n, s in zip(route.experts, route.scores))
+
+    def close(self) -> None:
+        self.chat.close()
+
+    def __enter__(self) -> "LlamaExperts":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
