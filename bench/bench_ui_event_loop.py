@@ -21,7 +21,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args()
 
-    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.paths import DEMO_SQLITE
@@ -49,9 +49,13 @@ def main() -> int:
         clock.start()
         timer.start(20)
         page.start(Path(tmp) / "run")
-        while page.runner.running or not page.start_button.isEnabled():
-            app.processEvents()
-            app.thread().msleep(1)
+        loop = QEventLoop()  # the app's own event loop, running freely until the run has ended
+        done = QTimer()
+        done.timeout.connect(lambda: loop.quit() if not page.runner.running and page.start_button.isEnabled()
+                             else None)
+        done.start(50)
+        loop.exec()
+        done.stop()
         timer.stop()
         final = page.runner.final or {}
         steps = len(page.loss_series.x)
