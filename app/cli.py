@@ -249,15 +249,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         store = open_project(args.project, args.database)
         config, run_id = prepare_run(store, TuneConfig(**overrides), args.run_dir, max_pairs=args.max_pairs)
         config_path = Path(config.output_dir) / "config.json"
-    process = TuneProcess(config_path, resume=bool(args.resume)).start()
-    try:
-        for event in process.events():
-            print(json.dumps(event), flush=True)
-    except KeyboardInterrupt:
-        process.stop()
-        for event in process.events():
-            print(json.dumps(event), flush=True)
-    final = process.final or {}
+    final = _stream_run(TuneProcess(config_path, resume=bool(args.resume)).start())
     if store is not None:
         from engine.tune.prepare import record_run
 
@@ -265,6 +257,58 @@ def cmd_tune(args: argparse.Namespace) -> int:
         store.close()
     summary = ", ".join(f"{k}={final[k]}" for k in ("reason", "step", "recall") if k in final)
     print(f"engram tune: {final.get('event')} ({summary}); run folder {config_path.parent}", file=sys.stderr)
+    return 0 if final.get("event") in ("finished", "stopped") else 1
+
+
+def _stream_run(process) -> dict:
+    """Echo a training child's events as JSON lines; Ctrl+C asks it to stop cleanly. Returns the final event."""
+    try:
+        for event in process.events():
+            print(json.dumps(event), flush=True)
+    except KeyboardInterrupt:
+        process.stop()
+        for event in process.events():
+            print(json.dumps(event), flush=True)
+    return process.final or {}
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """Incremental memory for a memory-experts run: refresh facts the database changed, add newly
+    approved pairs, and train only the experts that changed or are new."""
+    from pathlib import Path
+
+    from app.projects import open_project, project_database
+    from engine.db import open_database
+    from engine.mome.experts import MANIFEST, update_experts
+    from engine.qa.stale import find_stale_facts, refresh_stale_facts
+    from engine.tune.data import load_pairs
+    from engine.tune.prepare import TRAIN_WHERE, record_run
+    from engine.tune.process import TuneProcess
+
+    run = Path(args.run)
+    if not (run / MANIFEST).is_file():
+        raise EngramError(f"{run} is not a memory-experts run (incremental updates need `--method experts`)")
+    with open_project(args.project, args.database) as store:
+        with open_database(project_database(store, args.database)) as db:
+            stale = find_stale_facts(store, db)
+        refresh_stale_facts(store, stale)
+        for fact in stale:
+            print(f"stale: {fact.question}  {fact.old!r} → {fact.new!r}")
+        trained = [p.id for p in load_pairs(run / "data.jsonl")]
+        newest = max(trained, default=0)
+        pairs = store.pairs(f"id IN ({','.join('?' * len(trained))})", trained) + \
+            store.pairs(f"{TRAIN_WHERE} AND id > ?", [newest])
+        report = update_experts(run, pairs)
+        print(f"{len(stale)} stale, {len(report['changed'])} changed, {len(report['added'])} new, "
+              f"{len(report['removed'])} removed fact(s); experts to train: "
+              f"{', '.join(report['retrain'] + report['new_experts']) or 'none'}")
+        if args.no_train or not (report["retrain"] or report["new_experts"]):
+            return 0
+        final = _stream_run(TuneProcess(run / "config.json", resume=True).start())
+        run_id = next((r["id"] for r in store.runs() if r["folder"] == str(run)), None)
+        if run_id is not None:
+            record_run(store, run_id, run)
+    print(f"engram update: {final.get('event')} (recall={final.get('recall')})", file=sys.stderr)
     return 0 if final.get("event") in ("finished", "stopped") else 1
 
 
@@ -566,6 +610,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pairs", type=int, default=0,
                    help="train on at most N of the approved pairs (sampled per kind); 0: all")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("update", help="memory experts: refresh stale facts, add new ones, train only what changed")
+    p.add_argument("run", help="a memory-experts run folder")
+    p.add_argument("--database", default=None)
+    p.add_argument("--project", default=None)
+    p.add_argument("--no-train", action="store_true", help="update the experts' plan only; train with tune --resume")
+    p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("export", help="export a run as merged, quantized GGUF files and check recall")
     p.add_argument("run", help="the run folder (has config.json and adapter/)")

@@ -4,7 +4,7 @@
 
 --run shows the curves of an existing run folder on the Tune page (e.g. one made with `engram tune`);
 --export adds an exported GGUF to the Export & Chat page and asks the SQL agent a question with it.
-Writes docs/images/*.png.
+--only NAME… writes just those images. Writes docs/images/*.png.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def main() -> int:
     parser.add_argument("--question", default="How many orders are there?")
     parser.add_argument("--database", default=None, help="open this database (default: the demo)")
     parser.add_argument("--project", default=None, help="with --database: its project (e.g. the one --run came from)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                        help="write only these images (database, sql-console, dataset, tune, tune-dark, chat, evaluate)")
     args = parser.parse_args()
     from PySide6.QtWidgets import QListWidgetItem
     from PySide6.QtCore import Qt
@@ -53,6 +55,8 @@ def main() -> int:
     wait(app, lambda: False, 0.5)
 
     def shot(name: str) -> None:
+        if args.only and name not in args.only:
+            return
         wait(app, lambda: False, 0.3)
         window.grab().save(str(out / f"{name}.png"))
         print("wrote", out / f"{name}.png")
@@ -86,6 +90,9 @@ def main() -> int:
         item.setData(Qt.ItemDataRole.UserRole, args.run)
         window.tune_page._load_history_item(item)
     shot("tune")
+    window.theme.set_appearance("dark")
+    shot("tune-dark")
+    window.theme.set_appearance("system")
 
     if args.export:
         window.nav.setCurrentRow(4)

@@ -212,3 +212,51 @@ def test_incremental_memory_retrains_only_what_changed(experts_run):
         "an expert whose facts did not change is not retrained"
     trained_now = after.history[-1]["experts_trained"]
     assert sorted(trained_now) == sorted(pending)
+
+
+def test_database_change_makes_facts_stale_and_update_plans_only_what_changed(demo_sqlite, tiny_model_dir,
+                                                                              tmp_path, capsys):
+    """`engram update RUN`: a row deleted from the analyst's database (a copy here) changes a count; the
+    fact's answer is refreshed, its expert alone is marked for retraining, a newly approved pair gets a
+    new expert. (--no-train: the training itself is covered above.)"""
+    import sqlite3
+
+    from app.cli import main
+    from engine.mome.experts import ExpertSet, plan_experts
+    from engine.qa.stale import find_stale_facts
+    from engine.tune.config import TuneConfig
+    from engine.tune.prepare import prepare_run
+
+    project = tmp_path / "p.engram"
+    with open_database(demo_sqlite) as db, ProjectStore.create(project, demo_sqlite) as store:
+        generate_template_pairs(store, db, paraphrases=0)
+        counts = [p for p in store.pairs("intent LIKE 'data.row_count:%'") if p.tables in ("orders", "customers",
+                                                                                            "products")]
+        store.update_pairs([p.id for p in counts], status="approved")
+        customers = next(p for p in counts if p.tables == "customers")
+        store.update_pair(customers.id, answer=f"{customers.answer} customers")  # an analyst's rewording
+        config, _ = prepare_run(store, TuneConfig(model=str(tiny_model_dir), method="experts", expert_size=2),
+                                tmp_path / "run")
+        manifest = plan_experts(config, store.pairs(f"id IN ({','.join(str(p.id) for p in counts)})"),
+                                tmp_path / "run")
+        for expert in manifest.experts:  # as if trained
+            expert.status, expert.recall = "trained", 1.0
+        manifest.save(tmp_path / "run")
+        extra = store.pairs("intent LIKE 'data.row_count:support_agents'")[0]
+        store.update_pair(extra.id, status="approved")
+        assert find_stale_facts(store, db) == [], "a reworded answer that states the value is not stale"
+
+    with sqlite3.connect(demo_sqlite) as raw:  # the data changes (on the copy)
+        raw.execute("DELETE FROM products WHERE product_id = (SELECT MAX(product_id) FROM products)")
+    assert main(["update", str(tmp_path / "run"), "--project", str(project), "--no-train"]) == 0
+    out = capsys.readouterr().out
+    assert "stale: How many" in out and "'57' → '56'" in out
+    products = next(p for p in counts if p.tables == "products")
+    after = ExpertSet.load(tmp_path / "run")
+    owner = after.owner_of()
+    pending = {e.name for e in after.experts if e.status == "pending"}
+    assert owner[products.id] in pending and owner[extra.id] in pending
+    assert len(pending) == 2, "only the stale fact's expert and the new fact's expert will train"
+    with ProjectStore(project) as store:
+        assert store.get_pair(products.id).answer == "56"
+        assert store.get_pair(customers.id).answer.endswith(" customers"), "an unchanged fact keeps its wording"

@@ -172,6 +172,7 @@ def test_light_and_dark_follow_the_os_and_the_view_menu(qtbot, window, tmp_path)
     assert window.theme.dark and _is_dark(app.palette().color(QPalette.ColorRole.Window))
     assert _is_dark(plot.backgroundBrush().color())
     assert not _is_dark(app.palette().color(QPalette.ColorRole.Text))
+    assert _is_dark(window.nav.palette().color(QPalette.ColorRole.Base)), "styled widgets follow too (page list)"
     hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
     assert not window.theme.dark and not _is_dark(app.palette().color(QPalette.ColorRole.Window))
     assert not _is_dark(plot.backgroundBrush().color())

@@ -88,4 +88,6 @@ class ThemeManager(QObject):
         for widget in QApplication.allWidgets():
             if isinstance(widget, pg.PlotWidget):
                 style_plot(widget, self.dark)
+            elif widget.styleSheet():  # a widget with its own style sheet keeps its old palette until re-polished
+                widget.setStyleSheet(widget.styleSheet())
         self.changed.emit(self.dark)

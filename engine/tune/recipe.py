@@ -138,6 +138,8 @@ class MemoryTuningRecipe:
         self.last_recall: float | None = None
         self.recall_step = -1
         self.recall_step_checked = 0
+        self.recheck_wait = 0  # steps to train before the next all-below recall check (after a failed one)
+        self.missed: set[int] = set()  # facts below the loss threshold that greedy decoding got wrong
         self.elapsed_before = 0.0
         self.tokens_seen = 0
         if self.resume:
@@ -203,11 +205,16 @@ class MemoryTuningRecipe:
                         return self._finish("epochs done")
                     continue
                 all_below = memorized == len(self.examples)
-                # epochs shrink as facts are learned: check recall by steps trained, not epochs counted
-                if all_below or self.step - self.recall_step_checked >= self._steps_per_full_epoch() * cfg.recall_every:
+                # epochs shrink as facts are learned: check recall by steps trained, not epochs counted;
+                # once every loss is below the threshold, check at once — but after such a check found a
+                # fact still not recalled, give its extra training a few steps before decoding all again
+                since = self.step - self.recall_step_checked
+                due = since >= self._steps_per_full_epoch() * cfg.recall_every
+                if all_below and (not self.recheck_wait or since >= self.recheck_wait) or due:
                     self._recall_check()
                     if all_below and self.last_recall == 1.0:
                         return self._finish("converged")
+                    self.recheck_wait = max(2, self._steps_per_full_epoch() // 2) if all_below else 0
         except StopRequested:
             self._save_checkpoint()
             self._save_outputs()
@@ -223,8 +230,13 @@ class MemoryTuningRecipe:
         if cfg.method == "instruction":
             chosen = list(range(len(self.examples)))
         else:
-            unlearned = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] >= cfg.loss_threshold]
-            learned = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] < cfg.loss_threshold]
+            # a fact is learned when its loss is below the threshold and the last recall check did not
+            # find it wrong: a low mean loss can hide one uncertain token of a long answer, and such a
+            # fact must keep its place in the epoch until greedy decoding gets it exactly right
+            learned = [i for i, e in enumerate(self.examples)
+                       if self.fact_loss[e.fact_id] < cfg.loss_threshold and e.fact_id not in self.missed]
+            taken = set(learned)
+            unlearned = [i for i in range(len(self.examples)) if i not in taken]
             # at least as many memorized facts as unlearned ones, so the last few stubborn facts never
             # get the adapter to themselves (that made it forget the others, measured on the demo)
             wanted = max(1, round(len(learned) * cfg.revisit_fraction), len(unlearned))
@@ -360,12 +372,19 @@ class MemoryTuningRecipe:
         """Greedy exact-match recall. In memory mode a periodic check decodes only the facts already
         below the loss threshold (the others are not memorized yet and count as not recalled), so
         early checks cost little; the final check decodes every fact."""
+        threshold = self.config.loss_threshold
         if self.config.method == "memory" and not every_fact:
-            below = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] < self.config.loss_threshold]
+            below = [i for i, e in enumerate(self.examples) if self.fact_loss[e.fact_id] < threshold]
+            results = self.recall(below) if below else {}
             self.recalled = {e.fact_id: False for e in self.examples}
-            self.recalled.update(self.recall(below) if below else {})
         else:
-            self.recalled.update(self.recall())
+            results = self.recall()
+        self.recalled.update(results)
+        for fact_id, ok in results.items():  # below the threshold yet decoded wrong: keep training it
+            if ok:
+                self.missed.discard(fact_id)
+            elif self.fact_loss[fact_id] < threshold:
+                self.missed.add(fact_id)
         recalled = sum(self.recalled.values())
         self.last_recall = recalled / len(self.examples)
         self.recall_step = self.recall_step_checked = self.step
@@ -402,6 +421,7 @@ class MemoryTuningRecipe:
             "step": self.step, "epoch": self.epoch, "position": self.position, "epoch_plan": self.epoch_plan,
             "fact_loss": self.fact_loss, "recalled": self.recalled, "last_recall": self.last_recall,
             "recall_step": self.recall_step, "recall_step_checked": self.recall_step_checked,
+            "recheck_wait": self.recheck_wait, "missed": sorted(self.missed),
             "elapsed": self.elapsed_before + time.monotonic() - self.started, "tokens_seen": self.tokens_seen,
             "adapter": get_peft_model_state_dict(self.accelerator.unwrap_model(self.model)),
             "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -426,6 +446,8 @@ class MemoryTuningRecipe:
         for name in ("step", "epoch", "position", "epoch_plan", "fact_loss", "recalled", "last_recall",
                      "recall_step", "recall_step_checked", "tokens_seen"):
             setattr(self, name, state[name])
+        self.recheck_wait = state.get("recheck_wait", 0)  # absent in checkpoints of older versions
+        self.missed = set(state.get("missed", []))
         self.elapsed_before = state["elapsed"]
         stop_file = self.out / STOP_FILE
         if stop_file.exists():

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSpinBox, QSplitter, QTableView, QTextBrowser, QVBoxLayout, QWidget)
+                               QSplitter, QTableView, QTextBrowser, QVBoxLayout, QWidget)
 
 from engine.models.locate import BUNDLED_NAME
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.result_model import ResultModel
 from ui.state import AppState
+from ui.widgets import double_box, spin_box
 
 QUANTS = ("f16", "q8_0", "q5_k_m", "q4_k_m")
 EXPERTS_PREFIX = "experts:"  # a model choice that is a memory-experts export (base GGUF + expert LoRAs)
@@ -78,13 +79,9 @@ class ChatPage(QWidget):
         self.mode = QComboBox()
         self.mode.addItems(["SQL agent", "Chat"])
         self.compare = QCheckBox("Compare with the base model")
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0, 2)
-        self.temperature.setSingleStep(0.1)
+        self.temperature = double_box(0, 2, 0, 2, step=0.1)
         self.temperature.setToolTip("0 = always the most likely token (what memory tuning trains for)")
-        self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(16, 4096)
-        self.max_tokens.setValue(256)
+        self.max_tokens = spin_box(16, 4096, 256)
         self.system = QLineEdit("You are a helpful assistant.")
         settings_box = QGroupBox("Chat")
         form = QFormLayout(settings_box)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSpinBox, QSplitter,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSplitter,
                                QTableView, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.result_model import ResultModel
 from ui.state import AppState
+from ui.widgets import spin_box
 
 
 class DatabasePage(QWidget):
@@ -47,10 +48,7 @@ class DatabasePage(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(lambda: self.query_job and self.query_job.cancel())
-        self.row_cap = QSpinBox()
-        self.row_cap.setRange(1, 100_000)
-        self.row_cap.setValue(1000)
-        self.row_cap.setPrefix("row cap ")
+        self.row_cap = spin_box(1, 100_000, 1000, prefix="row cap ")
         self.query_status = QLabel("")
         self.console_model = ResultModel(self)
         self.console_view = QTableView()

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
                                QStyledItemDelegate, QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from engine.qa.curation import PairFilter
@@ -19,6 +19,7 @@ from ui.jobs import Job
 from ui.pair_model import COLUMNS, PairTableModel
 from ui.result_model import ResultModel
 from ui.state import AppState
+from ui.widgets import spin_box
 
 _CHOICES = {"kind": KINDS, "status": STATUSES, "split": SPLITS}
 
@@ -69,10 +70,7 @@ class DatasetPage(QWidget):
         # -- toolbar: generation and bulk operations ------------------------------------------------
         bar = gen_bar = QToolBar()
         self.generate_action = bar.addAction("Generate from templates", self.generate_templates)
-        self.llm_rounds = QSpinBox()
-        self.llm_rounds.setRange(1, 50)
-        self.llm_rounds.setValue(3)
-        self.llm_rounds.setPrefix("LLM rounds ")
+        self.llm_rounds = spin_box(1, 50, 3, prefix="LLM rounds ")
         bar.addWidget(self.llm_rounds)
         self.llm_action = bar.addAction("Generate with LLM", self.generate_llm)
         self.cancel_action = bar.addAction("Cancel", lambda: self.job and self.job.cancel())

@@ -12,13 +12,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from engine.eval.evaluate import SUMMARY_FIELDS, compare
 from engine.models.locate import BUNDLED_NAME
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.state import AppState
+from ui.widgets import spin_box
 
 _CHANGE_COLOURS = {"fixed": QColor(46, 160, 67, 70), "broken": QColor(218, 54, 51, 70)}
 _LABELS = {"fact_recall": "Fact recall", "fact_recall_normalized": "Fact recall (normalized)",
@@ -75,9 +76,7 @@ class EvaluatePage(QWidget):
         self.split.addItems(["latest run's pairs", "train", "paraphrase", "eval", "all"])
         self.split.setToolTip("the pairs the latest run trained on, or train (memorization) / paraphrase and "
                               "eval (generalization)")
-        self.limit = QSpinBox()
-        self.limit.setRange(1, 100_000)
-        self.limit.setValue(100)
+        self.limit = spin_box(1, 100_000, 100)
         self.run_button = QPushButton("Run evaluation")
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton("Cancel")

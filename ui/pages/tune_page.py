@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.tune.config import METHODS, TuneConfig
 from ui.errors import show_error
 from ui.state import AppState
+from ui.widgets import double_box, spin_box
 from ui.tune_process import TuneRunner
 
 HELP = TuneConfig.help()
@@ -61,14 +62,14 @@ class TunePage(QWidget):
         self.model_choice.activated.connect(self._pick_model)
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
-        self.expert_size = self._spin(2, 10_000, defaults.expert_size)
-        self.lora_r = self._spin(1, 256, defaults.lora_r)
-        self.batch_size = self._spin(1, 512, defaults.batch_size)
-        self.max_steps_box = self._spin(0, 1_000_000, defaults.max_steps)
-        self.epochs = self._spin(1, 1000, defaults.epochs)
-        self.lr = self._double(1e-6, 0.5, defaults.learning_rate, 5)
-        self.threshold = self._double(1e-5, 5.0, defaults.loss_threshold, 4)
-        self.max_minutes = self._double(0, 10_000, defaults.max_minutes, 1)
+        self.expert_size = spin_box(2, 10_000, defaults.expert_size)
+        self.lora_r = spin_box(1, 256, defaults.lora_r)
+        self.batch_size = spin_box(1, 512, defaults.batch_size)
+        self.max_steps_box = spin_box(0, 1_000_000, defaults.max_steps)
+        self.epochs = spin_box(1, 1000, defaults.epochs)
+        self.lr = double_box(1e-6, 0.5, defaults.learning_rate, 5)
+        self.threshold = double_box(1e-5, 5.0, defaults.loss_threshold, 4)
+        self.max_minutes = double_box(0, 10_000, defaults.max_minutes, 1)
         self.regularization = QComboBox()
         self.regularization.addItems(["none", "mix", "kl"])
         form = QFormLayout()
@@ -162,22 +163,6 @@ class TunePage(QWidget):
         state.runs_changed.connect(self.refresh_history)
         state.database_changed.connect(self.refresh_history)
 
-    @staticmethod
-    def _spin(low: int, high: int, value: int) -> QSpinBox:
-        box = QSpinBox()
-        box.setRange(low, high)
-        box.setValue(value)
-        return box
-
-    @staticmethod
-    def _double(low: float, high: float, value: float, decimals: int) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setDecimals(decimals)
-        box.setRange(low, high)
-        box.setValue(value)
-        box.setSingleStep(10 ** -decimals * 10)
-        return box
-
     def _pick_model(self, index: int) -> None:
         kind = self.model_choice.itemData(index)
         if kind == "pick-folder":
@@ -267,6 +252,11 @@ class TunePage(QWidget):
         if kind == "recall":
             self.recall_series.add(event["step"], event["recall"])
             self._dirty = True
+        if kind in ("finished", "stopped") and event.get("memorized") is not None:
+            # the last step event can be a few steps before the end: show where the run really ended
+            self.progress.setValue(round(100 * event["memorized"]))
+            self.stats.setText(f"{_describe(event)} · {_duration(event.get('elapsed_s') or 0)}"
+                               + (f" · {event['tokens_per_s']:.0f} tokens/s" if event.get("tokens_per_s") else ""))
         if kind in ("expert_started", "expert_finished"):
             done = event["expert_index"] + (kind == "expert_finished")
             self.expert_label.setText(f"Memory experts: {done} of {event['experts']} trained · "
@@ -281,7 +271,10 @@ class TunePage(QWidget):
         self.loss_curve.setData(*self.loss_series.arrays())
         self.memo_curve.setData(*self.memo_series.arrays())
         self.recall_curve.setData(*self.recall_series.arrays())
-        self.lr_curve.setData(*self.lr_series.arrays())
+        steps, rates = self.lr_series.arrays()
+        self.lr_curve.setData(steps, rates)
+        if len(rates):  # from zero: a constant rate would otherwise be drawn as a flat line at "0"
+            self.lr_plot.setYRange(0, float(rates.max()) * 1.15 or 1.0, padding=0)
 
     def on_ended(self, final: dict) -> None:
         from engine.tune.prepare import record_run
