@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench demo-db screenshots package clean
+.PHONY: install run demo test lint bench bench-mome demo-db screenshots package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,8 +30,11 @@ test: install  ## the whole test suite, plus the architecture contract
 demo-db: install  ## regenerate resources/demo/lumen.{sqlite,duckdb}
 	$(BIN)/python scripts/make_demo_db.py
 
-bench: install
-	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+bench: install  ## the benchmarks that take minutes (memory experts scaling: bench-mome)
+	for f in bench/bench_*.py; do [ $$f = bench/bench_mome_scaling.py ] || $(BIN)/python $$f || exit 1; done
+
+bench-mome: install  ## memory experts vs one adapter at 100/1,000/5,000 facts: hours; meant for a GPU
+	$(BIN)/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 60 --new 100 --out docs/benchmarks
 
 package: install  ## desktop bundle in dist/ (PyInstaller), checked offline with --self-test
 	$(BIN)/pip install -q "pyinstaller>=6.10"

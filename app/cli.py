@@ -279,30 +279,18 @@ def cmd_update(args: argparse.Namespace) -> int:
 
     from app.projects import open_project, project_database
     from engine.db import open_database
-    from engine.mome.experts import MANIFEST, update_experts
-    from engine.qa.stale import find_stale_facts, refresh_stale_facts
-    from engine.tune.data import load_pairs
-    from engine.tune.prepare import TRAIN_WHERE, record_run
+    from engine.mome.update import plan_memory_update
+    from engine.tune.prepare import record_run
     from engine.tune.process import TuneProcess
 
     run = Path(args.run)
-    if not (run / MANIFEST).is_file():
-        raise EngramError(f"{run} is not a memory-experts run (incremental updates need `--method experts`)")
     with open_project(args.project, args.database) as store:
         with open_database(project_database(store, args.database)) as db:
-            stale = find_stale_facts(store, db)
-        refresh_stale_facts(store, stale)
-        for fact in stale:
+            update = plan_memory_update(store, db, run)
+        for fact in update.stale:
             print(f"stale: {fact.question}  {fact.old!r} → {fact.new!r}")
-        trained = [p.id for p in load_pairs(run / "data.jsonl")]
-        newest = max(trained, default=0)
-        pairs = store.pairs(f"id IN ({','.join('?' * len(trained))})", trained) + \
-            store.pairs(f"{TRAIN_WHERE} AND id > ?", [newest])
-        report = update_experts(run, pairs)
-        print(f"{len(stale)} stale, {len(report['changed'])} changed, {len(report['added'])} new, "
-              f"{len(report['removed'])} removed fact(s); experts to train: "
-              f"{', '.join(report['retrain'] + report['new_experts']) or 'none'}")
-        if args.no_train or not (report["retrain"] or report["new_experts"]):
+        print(update.summary())
+        if args.no_train or not update.to_train:
             return 0
         final = _stream_run(TuneProcess(run / "config.json", resume=True).start())
         run_id = next((r["id"] for r in store.runs() if r["folder"] == str(run)), None)

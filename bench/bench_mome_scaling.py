@@ -83,14 +83,21 @@ def plot(rows: list[dict], path: Path) -> None:
     from PySide6.QtWidgets import QApplication
 
     QApplication.instance() or QApplication([])
-    widget = pg.PlotWidget(title="Training time vs facts (s)")
+    widget = pg.PlotWidget(title="Training time vs facts (labels: exact recall at the end)")
     widget.setBackground("w")
     widget.addLegend()
     for method, color in (("memory", "#1f77b4"), ("experts", "#2ca02c")):
-        points = sorted((r["facts"], r["seconds"]) for r in rows if r["method"] == method)
+        points = sorted((r["facts"], r["seconds"], r["recall"]) for r in rows if r["method"] == method)
         if points:
-            widget.plot(*zip(*points), pen=pg.mkPen(color, width=2), symbol="o", symbolBrush=color,
-                        name="one adapter" if method == "memory" else "memory experts")
+            widget.plot([p[0] for p in points], [p[1] for p in points], pen=pg.mkPen(color, width=2), symbol="o",
+                        symbolBrush=color, name="one adapter" if method == "memory" else "memory experts")
+        for facts, seconds, recall in points:  # a run stopped by its time budget shows it here
+            label = pg.TextItem("-" if recall is None else f"{recall:.0%}", color=color, anchor=(0.5, 1.3))
+            label.setPos(facts, seconds)
+            widget.addItem(label)
+    facts = [r["facts"] for r in rows]
+    widget.setXRange(min(facts) * 0.9, max(facts) * 1.05)
+    widget.setYRange(0, max(r["seconds"] for r in rows) * 1.15)  # room for the labels; time from zero
     widget.setLabel("bottom", "facts")
     widget.setLabel("left", "seconds")
     widget.resize(720, 420)

@@ -280,7 +280,8 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
 
 
 def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model_dir):
-    """Method 'memory experts': per-expert progress on the Tune page; the chat names the expert."""
+    """Method 'memory experts': per-expert progress on the Tune page; facts approved later are added
+    with "Update memory", which trains only a new expert; the chat names the expert."""
     from engine.qa.pairs import QAPair
     from tiny_model import facts
 
@@ -301,6 +302,25 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     log = tune.log.toPlainText()
     assert "Started memory experts" in log and "Expert 2/2" in log
     assert "experts" in tune.history.item(0).text()
+    experts_dir = store.path.parent / "experts-run" / "experts"
+
+    def adapters() -> dict[str, int]:
+        return {p.parent.parent.name: p.stat().st_mtime_ns for p in experts_dir.glob("*/adapter/*.safetensors")}
+
+    first_experts = adapters()
+    assert len(first_experts) == 2
+
+    assert tune.update_button.isEnabled()
+    store.add_pairs([QAPair(q, a, status="approved", tables="products") for q, a in facts(8)[6:]])
+    tune.update_button.click()
+    qtbot.waitUntil(lambda: not tune.runner.running and tune.start_button.isEnabled(), timeout=300_000)
+    assert tune.runner.final["event"] == "finished", tune.runner.final
+    log = tune.log.toPlainText()
+    assert "0 stale, 0 changed, 2 new, 0 removed fact(s)" in log, log[-2000:]
+    assert "3 of 3 trained" in tune.expert_label.text()
+    after = adapters()
+    assert len(after) == 3 and {k: after[k] for k in first_experts} == first_experts, \
+        "one new expert; the experts already trained were not touched"
 
     chat = window.chat_page
     window.nav.setCurrentRow(4)

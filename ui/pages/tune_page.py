@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout,
 
 from engine.tune.config import METHODS, TuneConfig
 from ui.errors import show_error
+from ui.jobs import Job
 from ui.state import AppState
 from ui.widgets import double_box, spin_box
 from ui.tune_process import TuneRunner
@@ -95,8 +96,15 @@ class TunePage(QWidget):
         self.resume_button = QPushButton("Resume")
         self.resume_button.setEnabled(False)
         self.resume_button.clicked.connect(self.resume)
+        self.update_button = QPushButton("Update memory")
+        self.update_button.setEnabled(False)
+        self.update_button.setToolTip(
+            "Memory experts: give the facts whose value changed in the database their new answer, add the pairs "
+            "approved since this run, and train only the experts they touch")
+        self.update_button.clicked.connect(self.update_memory)
+        self.update_job: Job | None = None
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.stop_button, self.resume_button):
+        for button in (self.start_button, self.stop_button, self.resume_button, self.update_button):
             buttons.addWidget(button)
 
         self.history = QListWidget()
@@ -205,6 +213,7 @@ class TunePage(QWidget):
         self.runner.start(self.run_dir / "config.json", resume=resume)
         self.start_button.setEnabled(False)
         self.resume_button.setEnabled(False)
+        self.update_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.redraw_timer.start()
         self.log.appendPlainText(f"{'Resuming' if resume else 'Starting'} run in {self.run_dir}")
@@ -218,6 +227,48 @@ class TunePage(QWidget):
     def resume(self) -> None:
         if self.run_dir is not None and not self.runner.running:
             self._launch(resume=True)
+
+    def update_memory(self) -> None:
+        """Incremental memory for the shown experts run: re-check its facts against the database and the
+        project off the UI thread (the router embeds new questions with the base model), then resume the
+        run, which trains only the experts that changed or are new."""
+        from engine.mome.update import plan_memory_update
+
+        state, run = self.state, self.run_dir
+        if run is None or state.store is None or state.db is None or self.runner.running or self.update_job:
+            return
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.update_button.setEnabled(False)
+        self.log.appendPlainText("Checking the facts against the database and the dataset…")
+        job = Job("Updating memory", lambda report, token: plan_memory_update(state.store, state.db, run), self)
+        job.succeeded.connect(self._memory_update_planned)
+        job.failed.connect(lambda message, details: show_error(self, "Cannot update the memory", message, details))
+        job.ended.connect(self._memory_update_ended)
+        self.update_job = job.start()
+
+    def _memory_update_planned(self, update) -> None:
+        for fact in update.stale:
+            self.log.appendPlainText(f"Stale: {fact.question} {fact.old!r} → {fact.new!r}")
+        self.log.appendPlainText(update.summary())
+        if update.stale:
+            self.state.pairs_changed.emit()
+        if update.to_train:
+            self._launch(resume=True)
+        else:
+            self.log.appendPlainText("Nothing to train: every expert is up to date.")
+
+    def _memory_update_ended(self) -> None:
+        self.update_job = None
+        if not self.runner.running:
+            self.start_button.setEnabled(True)
+            self._enable_update()
+
+    def _enable_update(self) -> None:
+        from engine.mome.update import is_experts_run
+
+        self.update_button.setEnabled(self.run_dir is not None and is_experts_run(self.run_dir)
+                                      and not self.runner.running and self.update_job is None)
 
     def _reset_view(self) -> None:
         for series in (self.loss_series, self.memo_series, self.recall_series, self.lr_series):
@@ -289,6 +340,7 @@ class TunePage(QWidget):
                                            or (self.run_dir / "experts.json").exists()))
         if self.state.store is not None and self.run_id is not None:
             record_run(self.state.store, self.run_id, self.run_dir)
+        self._enable_update()
         if final.get("event") == "failed":
             show_error(self, "Tuning failed", final.get("reason", "unknown reason"))
         self.state.runs_changed.emit()
@@ -315,12 +367,15 @@ class TunePage(QWidget):
         if not folder or self.runner.running:
             return
         self.run_dir = Path(folder)
+        store = self.state.store  # a resume or update of this run is recorded under its own id
+        self.run_id = next((r["id"] for r in store.runs() if r["folder"] == str(folder)), None) if store else None
         self._reset_view()
         for event in read_events(self.run_dir / "events.jsonl"):
             self.on_event(event)
         self.redraw()
         last = read_events(self.run_dir / "events.jsonl")[-1:] or [{}]
         self.resume_button.setEnabled(last[0].get("event") == "stopped")
+        self._enable_update()
 
 
 def _duration(seconds: float) -> str:
