@@ -302,12 +302,9 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 def _print_steps(gen):
     """Run an export generator, printing its steps on stderr; returns its result."""
-    try:
-        while True:
-            step = next(gen)
-            print(f"  {step.stage:<9} {step.message}", file=sys.stderr)
-    except StopIteration as stop:
-        return stop.value
+    from engine.export.gguf_export import run_steps
+
+    return run_steps(gen, lambda number, step: print(f"  {step.stage:<9} {step.message}", file=sys.stderr))
 
 
 def _export_experts(run, args: argparse.Namespace) -> int:

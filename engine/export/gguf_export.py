@@ -19,12 +19,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator, TypeVar
 
 import numpy as np
 
 from engine.cancel import CancelToken
 from engine.errors import EngramError
+
+T = TypeVar("T")
 
 QUANT_TYPES = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
                "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
@@ -46,6 +48,19 @@ class ExportStep:
     done: int = 0
     total: int = 0
     path: str | None = None
+
+
+def run_steps(steps: Generator[ExportStep, None, T], on_step: Callable[[int, ExportStep], None]) -> T:
+    """Drain an export generator (export_model, export_experts), handing each step and its number
+    (from 1) to `on_step`, which may raise to stop; returns the generator's result."""
+    number = 0
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        number += 1
+        on_step(number, step)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from engine.cancel import CancelToken
 from engine.models.llama_runtime import LlamaChat, Sampling
@@ -45,17 +46,27 @@ def run_reference_recall(run_dir: Path) -> float | None:
 def gguf_recall(model_path: Path, pairs: list[QAPair], context: PromptContext, lora_path: Path | None = None,
                 cancel: CancelToken | None = None) -> tuple[float, list[int]]:
     """Greedy exact-match recall of `pairs` through llama.cpp; returns (recall, ids missed)."""
+    with LlamaChat(str(model_path), n_ctx=2048, lora_path=str(lora_path) if lora_path else None) as chat:
+        recall, misses = chat_recall(chat, pairs, context, cancel)
+    return recall, [pair.id for pair, _ in misses]
+
+
+def chat_recall(chat, pairs: list[QAPair], context: PromptContext, cancel: CancelToken | None = None,
+                on_miss: Callable[[QAPair, str], None] | None = None) -> tuple[float, list[tuple[QAPair, str]]]:
+    """Greedy exact-match recall of `pairs` through an open chat (a LlamaChat, or memory experts routed
+    per request); returns (recall, the missed pairs with what the model said). `on_miss` is called at
+    once, while the chat still knows how it answered (e.g. which expert)."""
     cancel = cancel or CancelToken()
     misses = []
-    longest = max(len(p.answer) for p in pairs)
-    with LlamaChat(str(model_path), n_ctx=2048, lora_path=str(lora_path) if lora_path else None) as chat:
-        for pair in pairs:
-            cancel.raise_if_cancelled("the parity check")
-            text = chat.complete(messages_for(pair, context, with_answer=False),
-                                 Sampling(temperature=0.0, max_tokens=min(512, longest + 16)))
-            if text.strip() != pair.answer.strip():
-                misses.append(pair.id)
-    return 1 - len(misses) / len(pairs), misses
+    sampling = Sampling(temperature=0.0, max_tokens=min(512, max((len(p.answer) for p in pairs), default=0) + 16))
+    for pair in pairs:
+        cancel.raise_if_cancelled("the parity check")
+        text = chat.complete(messages_for(pair, context, with_answer=False), sampling)
+        if text.strip() != pair.answer.strip():
+            misses.append((pair, text))
+            if on_miss is not None:
+                on_miss(pair, text)
+    return 1 - len(misses) / max(1, len(pairs)), misses
 
 
 def check_parity(files: dict[str, Path], pairs: list[QAPair], context: PromptContext,

@@ -169,6 +169,7 @@ class ExpertTraining:
         self.manifest = plan_experts(self.config, list(self.pairs.values()), self.out)
 
     def train(self) -> dict[str, Any]:
+        from engine.tune.device import pick_device
         from engine.tune.run import run_tuning
 
         cfg, out, manifest = self.config, self.out, self.manifest
@@ -176,8 +177,6 @@ class ExpertTraining:
         total = sum(len(e.fact_ids) for e in manifest.experts)
         pending = [e for e in manifest.experts if e.status != "trained"]
         self.step = sum(e.steps for e in manifest.experts if e.status == "trained")
-        from engine.tune.device import pick_device
-
         self.events.emit("started", run=str(out), method="experts", device=pick_device(cfg.device).describe(),
                          facts=total, experts=len(manifest.experts), experts_to_train=len(pending),
                          resumed_from_step=self.step if self.resume else None)
@@ -292,7 +291,7 @@ def update_experts(run_dir: Path, pairs: list[QAPair]) -> dict[str, list]:
             manifest.experts.append(ExpertRecord(name, list(group.pair_ids)))
             created.append(name)
         manifest.history.append({"generation": generation, "added": len(added), "time": time.time()})
-    kept = [i for i in new]
+    kept = list(new)
     save_vectors(run_dir, kept, np.stack([vectors[i] for i in kept]))
     data = run_dir / "data.jsonl"  # the run's own copy: the file it was first given is not rewritten
     D.write_run_data(list(new.values()), data)

@@ -127,17 +127,15 @@ def load_exported(out_dir: str | Path) -> tuple[Path, ExportedExperts]:
     return Path(raw["run"]), ExportedExperts(Path(raw["base"]), {k: Path(v) for k, v in raw["adapters"].items()})
 
 
-def experts_recall(chat: "LlamaExperts", pairs: list, context) -> tuple[float, list[dict]]:
+def experts_recall(chat: "LlamaExperts", pairs: list, context, cancel=None) -> tuple[float, list[dict]]:
     """Exact-match recall of the facts through llama.cpp with routing, and the misses (who answered)."""
-    from engine.qa.chat_format import messages_for
+    from engine.export.parity import chat_recall
 
-    misses = []
-    for pair in pairs:
-        answer = chat.complete(messages_for(pair, context, with_answer=False)).strip()
-        if answer != pair.answer.strip():
-            misses.append({"id": pair.id, "question": pair.question, "expected": pair.answer, "got": answer,
-                           "experts": chat.last_route.experts if chat.last_route else []})
-    return 1 - len(misses) / max(1, len(pairs)), misses
+    misses: list[dict] = []
+    recall, _ = chat_recall(chat, pairs, context, cancel, on_miss=lambda pair, got: misses.append(
+        {"id": pair.id, "question": pair.question, "expected": pair.answer, "got": got.strip(),
+         "experts": chat.last_route.experts if chat.last_route else []}))
+    return recall, misses
 
 
 class LlamaExperts:

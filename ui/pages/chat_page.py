@@ -178,7 +178,7 @@ class ChatPage(QWidget):
 
     # -- export --------------------------------------------------------------------------------------
     def export(self) -> None:
-        from engine.export.gguf_export import export_model
+        from engine.export.gguf_export import export_model, run_steps
         from engine.export.parity import check_parity, run_reference_recall
         from engine.models.locate import resolve_model
         from engine.qa.chat_format import PromptContext
@@ -200,30 +200,28 @@ class ChatPage(QWidget):
             context = PromptContext(config.database_name, config.dialect)
             gen = export_model(hf_folder_for(resolve_model(config.model)), run / "adapter", run / "export", quants,
                                context.system_prompt("sql"), name=config.database_name, cancel=token)
-            steps = 0
-            try:
-                while True:
-                    next(gen)
-                    steps += 1
-                    report(steps, len(quants) + 4)
-            except StopIteration as stop:
-                result = stop.value
+            result = run_steps(gen, lambda number, step: report(number, len(quants) + 4))
             parity = check_parity(result.files, load_pairs(config.data), context, run_reference_recall(run), token)
             return result, parity
 
         job = Job("Exporting", work, self)
-        job.progress.connect(lambda d, t: (self.export_progress.setRange(0, t), self.export_progress.setValue(d)))
         job.succeeded.connect(self._exported)
-        job.failed.connect(lambda message, details: show_error(self, "Export failed", message, details))
         job.cancelled.connect(lambda: self.export_status.setText("Export cancelled; no partial files were kept."))
+        self._start_export(job, "Exporting…")
+
+    def _start_export(self, job: Job, status: str) -> None:
+        """Progress bar, errors and buttons of an export job (the caller connects its result)."""
+        job.progress.connect(lambda d, t: (self.export_progress.setRange(0, t), self.export_progress.setValue(d)))
+        job.failed.connect(lambda message, details: show_error(self, "Export failed", message, details))
         job.ended.connect(lambda: (self.export_button.setEnabled(True), self.export_cancel.setEnabled(False)))
         self.export_button.setEnabled(False)
         self.export_cancel.setEnabled(True)
-        self.export_status.setText("Exporting…")
+        self.export_status.setText(status)
         self.export_job = job.start()
 
     def _export_experts(self, run: Path, quant: str) -> None:
         """A memory-experts run: base GGUF + one LoRA GGUF per expert, recall checked with routing."""
+        from engine.export.gguf_export import run_steps
         from engine.mome.inference import LlamaExperts, experts_recall, export_experts
         from engine.qa.chat_format import PromptContext
         from engine.tune.config import TuneConfig
@@ -231,19 +229,12 @@ class ChatPage(QWidget):
 
         def work(report, token):
             config = TuneConfig.load(run / "config.json")
-            gen = export_experts(run, run / "export", quant=quant)
-            steps = 0
-            try:
-                while True:
-                    step = next(gen)
-                    token.raise_if_cancelled("export")
-                    steps += 1
-                    report(steps, steps + 1)  # how many steps remain is known only to the exporter
-            except StopIteration as stop:
-                exported = stop.value
+            # report() also raises once the job is cancelled; how many steps remain only the exporter knows
+            exported = run_steps(export_experts(run, run / "export", quant=quant),
+                                 lambda number, step: report(number, number + 1))
             with LlamaExperts(run, exported) as chat:
                 recall, _ = experts_recall(chat, load_pairs(config.data),
-                                           PromptContext(config.database_name, config.dialect))
+                                           PromptContext(config.database_name, config.dialect), cancel=token)
             return exported, recall
 
         def done(value) -> None:
@@ -257,14 +248,8 @@ class ChatPage(QWidget):
             self.add_model(EXPERTS_PREFIX + str(manifest), f"{run.name} (memory experts)")
 
         job = Job("Exporting experts", work, self)
-        job.progress.connect(lambda d, t: (self.export_progress.setRange(0, t), self.export_progress.setValue(d)))
         job.succeeded.connect(done)
-        job.failed.connect(lambda message, details: show_error(self, "Export failed", message, details))
-        job.ended.connect(lambda: (self.export_button.setEnabled(True), self.export_cancel.setEnabled(False)))
-        self.export_button.setEnabled(False)
-        self.export_cancel.setEnabled(True)
-        self.export_status.setText("Exporting memory experts…")
-        self.export_job = job.start()
+        self._start_export(job, "Exporting memory experts…")
 
     def _exported(self, value) -> None:
         result, parity = value
