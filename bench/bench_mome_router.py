@@ -1,35 +1,64 @@
 """Router accuracy of memory experts on held-out paraphrases (issue #8): the demo database's template
 facts (schema and data) are partitioned into experts with the bundled model's own embeddings; each
-fact's held-out rewording is routed, and a hit is the expert that holds its fact. Prints accuracy
-(top-1 and top-2) against chance, and how often the confidence threshold sends a question to no expert.
+fact's held-out rewording is routed, and a hit is the expert that holds its fact. Then the same for
+the scaling benchmark's row lookups ("What is the email of customer C0001?"), where many facts share
+one wording and only the id tells them apart. Prints accuracy (top-1 and top-2) against chance, with
+embeddings alone and with the word-overlap term, and how often the confidence threshold sends a
+question to no expert — for the paraphrases (should be never) and for general questions (should be
+always).
 
-    .venv/bin/python bench/bench_mome_router.py [--expert-size 40] [--threshold 0.5]
+    .venv/bin/python bench/bench_mome_router.py [--expert-size 40] [--threshold 0.5] [--lexical-weight 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_mome_scaling import row_facts  # noqa: E402
 
 from app.paths import DEMO_SQLITE  # noqa: E402
 from engine.db import open_database  # noqa: E402
+from engine.eval.general_set import GENERAL_SET  # noqa: E402
 from engine.mome.experts import BaseEmbedder  # noqa: E402
 from engine.mome.partition import partition  # noqa: E402
-from engine.mome.router import Router  # noqa: E402
+from engine.mome.router import LEXICAL_WEIGHT, Router  # noqa: E402
 from engine.project import ProjectStore  # noqa: E402
 from engine.qa.generate import generate_template_pairs  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402
+
+
+def report(args, names: list[str], fact_vectors: list[np.ndarray], fact_questions: list[list[str]],
+           questions: np.ndarray, texts: list[str], expected: list[str]) -> None:
+    for label, weight in (("embeddings only", 0.0), (f"embeddings + words (weight {args.lexical_weight})",
+                                                       args.lexical_weight)):
+        def router(threshold: float, top_k: int = 1) -> Router:
+            return Router(names, fact_vectors, threshold=threshold, top_k=top_k, fact_questions=fact_questions,
+                          lexical_weight=weight)
+
+        top1 = router(-1.0).accuracy(questions, expected, texts)
+        two = router(-1.0, top_k=2)
+        top2 = sum(name in two.route(q, t).experts for q, t, name in zip(questions, texts, expected)) / len(expected)
+        to_base = sum(not router(args.threshold).route(q, t).experts for q, t in zip(questions, texts)) / len(texts)
+        print(f"router accuracy, {label}: top-1 {top1:.1%}, top-2 {top2:.1%} (chance {1 / len(names):.1%}); "
+              f"below the {args.threshold} threshold (base model answers): {to_base:.1%}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--expert-size", type=int, default=TuneConfig().expert_size)
     parser.add_argument("--threshold", type=float, default=TuneConfig().router_threshold)
+    parser.add_argument("--lexical-weight", type=float, default=LEXICAL_WEIGHT)
+    parser.add_argument("--row-facts", type=int, default=1000, help="row lookups of the scaling benchmark")
+    parser.add_argument("--row-expert-size", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, open_database(DEMO_SQLITE) as db, \
             ProjectStore.create(Path(tmp) / "p.engram", DEMO_SQLITE) as store:
@@ -48,15 +77,25 @@ def main() -> int:
     expected = [owner[p.paraphrase_of] for p in held_out]
     fact_vectors = [vectors[[by_id[i] for i in e.pair_ids]] for e in experts]
     names = [e.name for e in experts]
-    top1 = Router(names, fact_vectors, threshold=0.0).accuracy(questions, expected)
-    two = Router(names, fact_vectors, threshold=0.0, top_k=2)
-    top2 = sum(name in two.route(q).experts for q, name in zip(questions, expected)) / len(expected)
-    gated = Router(names, fact_vectors, threshold=args.threshold)
-    to_base = sum(not gated.route(q).experts for q in questions) / len(questions)
-    print(f"{len(facts)} facts in {len(experts)} experts (≤ {args.expert_size} each); "
+    print(f"{len(facts)} template facts in {len(experts)} experts (≤ {args.expert_size} each); "
           f"{len(held_out)} held-out paraphrases; embedding {len(facts) + len(held_out)} questions: {seconds:.1f} s")
-    print(f"router accuracy: top-1 {top1:.1%}, top-2 {top2:.1%} (chance {1 / len(experts):.1%}); "
-          f"below the {args.threshold} threshold (base model answers): {to_base:.1%}")
+    report(args, names, fact_vectors, [[facts[by_id[i]].question for i in e.pair_ids] for e in experts],
+           questions, [p.question for p in held_out], expected)
+    rows = row_facts(args.row_facts)  # "What is the email of customer C0001?" → "Tell me the email for …"
+    reworded = [re.sub(r"^What is the (.+) of (.+)\?$", r"Tell me the \1 for \2.", p.question) for p in rows]
+    vectors, questions = embed([p.question for p in rows]), embed(reworded)
+    experts = partition(rows, vectors, max_per_expert=args.row_expert_size)
+    index = {p.id: i for i, p in enumerate(rows)}
+    owner = {i: e.name for e in experts for i in e.pair_ids}
+    print(f"\n{len(rows)} row lookups in {len(experts)} experts (≤ {args.row_expert_size} each), each asked reworded")
+    report(args, [e.name for e in experts], [vectors[[index[i] for i in e.pair_ids]] for e in experts],
+           [[rows[index[i]].question for i in e.pair_ids] for e in experts], questions, reworded,
+           [owner[p.id] for p in rows])
+    general = [question for question, _ in GENERAL_SET]  # not about the database: the base model should answer
+    gated = Router(names, fact_vectors, threshold=args.threshold)
+    kept = sum(not gated.route(q).experts for q in embed(general))
+    print(f"\ngeneral questions (the evaluation's retention set) sent to no expert at the {args.threshold} "
+          f"threshold: {kept} of {len(general)}")
     return 0
 
 

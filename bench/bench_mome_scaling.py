@@ -127,13 +127,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             pairs = everything[:size]
-            experts = -(-size // args.expert_size)
             mome = train(Path(tmp) / f"experts-{size}", pairs, "experts", args.expert_rank, args)
             rows.append(mome)
             print(json.dumps(mome), flush=True)
             if not args.skip_single:
                 single = train(Path(tmp) / f"single-{size}", pairs, "memory",
-                               min(args.max_rank, args.expert_rank * experts), args)
+                               min(args.max_rank, args.expert_rank * mome["experts"]), args)  # same total rank
                 rows.append(single)
                 print(json.dumps(single), flush=True)
         largest = max(args.sizes)

@@ -70,6 +70,25 @@ def test_router_threshold_means_no_expert():
     assert router.route(np.array([0.7071, 0.7071])).experts == []
 
 
+def test_router_words_tell_apart_facts_the_embeddings_cannot():
+    """Lookups that differ only by an id embed alike; the rare shared word (the id) picks the expert,
+    and the confidence threshold still looks at the embeddings alone."""
+    same = np.array([[1.0, 0.0]])
+    questions = [["What is the email of customer C0001?"], ["What is the email of customer C0002?"],
+                 ["How many products are there?"]]
+    vectors = [same, same, np.array([[0.0, 1.0]])]
+    asked = "Tell me the e-mail for customer C0002."
+    plain = Router(["c1", "c2", "p"], vectors, threshold=0.5)
+    assert plain.route(same[0], asked).experts == ["c1"]  # a tie, broken by order: wrong
+    router = Router(["c1", "c2", "p"], vectors, threshold=0.5, fact_questions=questions)
+    route = router.route(same[0], asked)
+    assert route.experts == ["c2"] and route.scores == [1.0]  # the score shown is the similarity
+    assert router.route(same[0], "What is the email of customer C0001?").experts == ["c1"]
+    assert router.route(np.array([0.0, 1.0]), "how many customers are there").experts == ["p"]
+    off_topic = np.array([0.3, -0.954])  # shares "customer" and "email" with the facts, embeds far away
+    assert router.route(off_topic, "Write an email to a customer").experts == []
+
+
 # -- experts trained, routed and updated on the 2-layer test model ----------------------------------
 
 GROUPS = ("orders", "customers", "products")

@@ -40,7 +40,7 @@ class ExpertRouting:
         self.embedder = embedder or BaseEmbedder(self.config)
 
     def route(self, question: str) -> Route:
-        return self.router.route(self.embedder([question])[0])
+        return self.router.route(self.embedder([question])[0], question)
 
 
 class TransformersExperts:

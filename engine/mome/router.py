@@ -1,36 +1,84 @@
-"""Route a question to the memory experts that hold its fact: score each expert by the best cosine
-similarity between the question and the expert's fact questions; top-k above a confidence threshold,
-or none (the base model answers)."""
+"""Route a question to the memory experts that hold its fact: score each expert by its closest fact
+question; top-k above a confidence threshold, or none (the base model answers).
+
+A fact's closeness is the cosine similarity of the base model's embeddings plus, when the fact
+questions' texts are known, a word-overlap term weighted by inverse document frequency. Why both:
+embeddings of a small model capture the question's shape ("how many rows…", "what is the … of …")
+but barely tell apart the names and ids that make a fact a fact (customer C0042 vs C0043, table
+`orders` vs `order_items`); rare shared words do. The confidence threshold stays on the cosine alone,
+so an off-topic question that shares a word with some fact still goes to the base model: only experts
+whose closest fact is that similar are ranked.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+
+from engine.qa.phrasing import singular
+
+WORD = re.compile(r"[a-z0-9]+")
+LEXICAL_WEIGHT = 2.0  # bench/bench_mome_router.py: top-1 79.6% (embeddings alone) → see docs/benchmarks.md
+
+
+def words(text: str) -> set[str]:
+    """Lower-case words in the singular, so 'orders' meets 'order'."""
+    return {singular(w) for w in WORD.findall(text.lower())}
 
 
 @dataclass
 class Route:
     experts: list[str]
-    scores: list[float]
+    scores: list[float]  # each routed expert's best cosine similarity to the question
 
 
 class Router:
-    def __init__(self, names: list[str], fact_vectors: list[np.ndarray], threshold: float = 0.5, top_k: int = 1):
+    def __init__(self, names: list[str], fact_vectors: list[np.ndarray], threshold: float = 0.5, top_k: int = 1,
+                 fact_questions: list[list[str]] | None = None, lexical_weight: float = LEXICAL_WEIGHT):
         self.names = names
         self.fact_vectors = fact_vectors  # per expert: (n_facts, dim) unit vectors
         self.threshold = threshold
         self.top_k = top_k
+        self.lexical_weight = lexical_weight if fact_questions else 0.0
+        self.fact_words = [[words(q) for q in questions] for questions in fact_questions or []]
+        counts = Counter(w for expert in self.fact_words for fact in expert for w in fact)
+        self.facts = sum(len(expert) for expert in self.fact_words)
+        self.idf = {w: math.log((self.facts + 1) / (c + 1)) for w, c in counts.items()}
 
-    def scores(self, question: np.ndarray) -> np.ndarray:
-        return np.array([float(np.max(vectors @ question)) for vectors in self.fact_vectors])
+    def _weight(self, word: str) -> float:
+        return self.idf.get(word, math.log(self.facts + 1))  # a word no fact has is as rare as can be
 
-    def route(self, question: np.ndarray) -> Route:
-        scores = self.scores(question)
-        order = [int(i) for i in np.argsort(-scores)[:self.top_k] if scores[i] >= self.threshold]
-        return Route([self.names[i] for i in order], [float(scores[i]) for i in order])
+    def overlap(self, question: str) -> list[np.ndarray]:
+        """Per expert, per fact: the IDF-weighted share of the question's words the fact question has."""
+        asked = words(question)
+        total = sum(self._weight(w) for w in asked) or 1.0
+        return [np.array([sum(self._weight(w) for w in asked & fact) / total for fact in expert])
+                for expert in self.fact_words]
 
-    def accuracy(self, questions: np.ndarray, expected: list[str]) -> float:
+    def _score(self, question: np.ndarray, text: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(ranking score, best cosine) per expert."""
+        cosines = [vectors @ question for vectors in self.fact_vectors]
+        if self.lexical_weight and text:
+            combined = [c + self.lexical_weight * o for c, o in zip(cosines, self.overlap(text))]
+        else:
+            combined = cosines
+        return (np.array([float(np.max(c)) for c in combined]), np.array([float(np.max(c)) for c in cosines]))
+
+    def scores(self, question: np.ndarray, text: str | None = None) -> np.ndarray:
+        return self._score(question, text)[0]
+
+    def route(self, question: np.ndarray, text: str | None = None) -> Route:
+        ranking, cosine = self._score(question, text)
+        eligible = [int(i) for i in np.argsort(-ranking, kind="stable") if cosine[i] >= self.threshold]
+        order = eligible[:self.top_k]
+        return Route([self.names[i] for i in order], [float(cosine[i]) for i in order])
+
+    def accuracy(self, questions: np.ndarray, expected: list[str], texts: list[str] | None = None) -> float:
         """Share of questions whose top expert is the one holding their fact."""
-        hits = sum(1 for q, name in zip(questions, expected) if self.route(q).experts[:1] == [name])
+        texts = texts or [None] * len(expected)
+        hits = sum(1 for q, t, name in zip(questions, texts, expected) if self.route(q, t).experts[:1] == [name])
         return hits / max(1, len(expected))
