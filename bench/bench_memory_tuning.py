@@ -5,7 +5,7 @@ Model: the bundled SmolLM2-135M-Instruct (dequantized once into the model cache)
 Prints tokens/s of each, the ratio, wall time to 100% greedy exact-match recall, and final recall.
 Goals (issue #4): ≥1.3× the Trainer's tokens/s; N=100 facts memorized on 2 CPU cores in ≤10 minutes.
 
-    .venv/bin/python bench/bench_memory_tuning.py [--facts 100] [--minutes 10]
+    .venv/bin/python bench/bench_memory_tuning.py [--facts 100] [--minutes 10] [--batch-size 10] [--skip-trainer]
 """
 
 from __future__ import annotations
@@ -134,13 +134,14 @@ def main() -> int:
     parser.add_argument("--facts", type=int, default=100)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--skip-trainer", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = demo_facts(folder, args.facts)
         n = sum(1 for _ in open(data))
         config = TuneConfig(data=str(data), output_dir=str(folder / "memory"), model="bundled", database_name="lumen",
-                            batch_size=10, learning_rate=2e-3, max_minutes=args.minutes, max_steps=0, recall_every=2,
+                            batch_size=args.batch_size, learning_rate=2e-3, max_minutes=args.minutes, max_steps=0, recall_every=2,
                             checkpoint_every=10**6, log_every=10)
         memory = run_memory(config)
         print(f"memory tuning : {n} facts, recall {memory['recall']:.0%} after {memory['steps']} steps, "

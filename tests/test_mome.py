@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from engine.db import open_database
+from engine.eval.general_set import GENERAL_SET
 from engine.mome.partition import embed_questions, kmeans, partition
+from engine.mome.off_topic import OFF_TOPIC_PROMPTS
 from engine.mome.router import Router
 from engine.project import ProjectStore
 from engine.qa.generate import generate_template_pairs
@@ -63,11 +65,27 @@ def test_partition_and_route_paraphrases(demo_facts, tiny_model_dir):
     print(f"router accuracy on {len(held_out)} held-out paraphrases: {accuracy:.0%} ({len(experts)} experts)")
     assert accuracy > 3 * chance
 
+    # General questions (none of them among the off-topic references) go to the base model; the
+    # paraphrases of facts still go to an expert.
+    router.off_topic_vectors = embed_questions(model, tokenizer, OFF_TOPIC_PROMPTS)
+    general = embed_questions(model, tokenizer, [q for q, _ in GENERAL_SET])
+    to_base = sum(not router.route(q).experts for q in general) / len(general)
+    kept = sum(bool(router.route(q).experts) for q in questions) / len(questions)
+    print(f"general questions to the base model: {to_base:.0%}; paraphrases to an expert: {kept:.0%}")
+    assert to_base >= 0.8 and kept >= 0.95
+    assert router.accuracy(questions, [owner[p.paraphrase_of] for p in held_out]) == accuracy
+
 
 def test_router_threshold_means_no_expert():
     router = Router(["a", "b"], [np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])], threshold=0.9)
     assert router.route(np.array([1.0, 0.0])).experts == ["a"]
     assert router.route(np.array([0.7071, 0.7071])).experts == []
+
+    gated = Router(["a", "b"], [np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])], threshold=0.5,
+                   off_topic_vectors=np.array([[0.8, 0.6]]))
+    route = gated.route(np.array([0.8, 0.6]))  # close to "a" (0.8), closer still to an off-topic question
+    assert route.experts == [] and route.off_topic == pytest.approx(1.0)
+    assert gated.route(np.array([1.0, 0.0])).experts == ["a"]  # "a"'s own fact (1.0) beats the reference (0.8)
 
 
 def test_router_words_tell_apart_facts_the_embeddings_cannot():
@@ -187,6 +205,9 @@ def test_experts_as_llama_cpp_loras_switched_per_request(experts_run, tmp_path):
             messages = _ask(row, context)
             assert chat.complete(messages).strip() == row["answer"]
             assert chat.last_route.experts == [owner[row["id"]]]
+            assert chat.route_note().startswith(f"answered by memory expert {owner[row['id']]}")
+        chat.complete([{"role": "user", "content": "Who wrote Hamlet?"}])  # about no database: no expert
+        assert chat.last_route.experts == [] and chat.route_note().startswith("closer to general questions")
         chat.chat.use_adapters({})
         base = chat.chat.complete(_ask(rows[0], context))
         assert base.strip() != rows[0]["answer"], "without its expert the base model does not know the fact"

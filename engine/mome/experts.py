@@ -90,16 +90,20 @@ def load_vectors(run_dir: Path) -> dict[int, np.ndarray]:
         return {int(i): v for i, v in zip(data["ids"], data["vectors"])}
 
 
-def build_router(run_dir: Path, manifest: ExpertSet | None = None, top_k: int = 1) -> Router:
+def build_router(run_dir: Path, manifest: ExpertSet | None = None, top_k: int = 1,
+                 off_topic_vectors: np.ndarray | None = None) -> Router:
     """The router over the trained experts: each expert scored by its closest fact question (embedding
-    and words; the words come from the facts each expert was trained on, kept in its folder)."""
+    and words; the words come from the facts each expert was trained on, kept in its folder). With
+    `off_topic_vectors` (engine.mome.off_topic embedded by the base model), questions closer to those
+    than to an expert's facts go to the base model."""
     manifest = manifest or ExpertSet.load(run_dir)
     vectors = load_vectors(run_dir)
     experts = manifest.trained()
     questions = {p.id: p.question for e in experts for p in D.load_pairs(e.folder(run_dir) / "facts.jsonl")}
     return Router([e.name for e in experts], [np.stack([vectors[i] for i in e.fact_ids]) for e in experts],
                   threshold=manifest.threshold, top_k=top_k,
-                  fact_questions=[[questions[i] for i in e.fact_ids] for e in experts])
+                  fact_questions=[[questions[i] for i in e.fact_ids] for e in experts],
+                  off_topic_vectors=off_topic_vectors)
 
 
 class BaseEmbedder:

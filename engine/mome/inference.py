@@ -16,6 +16,7 @@ from typing import Iterator
 
 from engine.errors import EngramError
 from engine.mome.experts import BaseEmbedder, ExpertSet, build_router
+from engine.mome.off_topic import OFF_TOPIC_PROMPTS
 from engine.mome.router import Route
 from engine.tune.config import TuneConfig
 
@@ -36,8 +37,8 @@ class ExpertRouting:
         if not self.manifest.trained():
             raise EngramError(f"{self.run_dir} has no trained memory experts yet")
         self.config = TuneConfig.load(self.run_dir / "config.json")
-        self.router = build_router(self.run_dir, self.manifest)
         self.embedder = embedder or BaseEmbedder(self.config)
+        self.router = build_router(self.run_dir, self.manifest, off_topic_vectors=self.embedder(OFF_TOPIC_PROMPTS))
 
     def route(self, question: str) -> Route:
         return self.router.route(self.embedder([question])[0], question)
@@ -173,6 +174,9 @@ class LlamaExperts:
         if route is None:
             return ""
         if not route.experts:
+            if route.off_topic is not None:
+                return (f"closer to general questions (similarity {route.off_topic:.2f}) than to any memorized "
+                        "fact: the base model answered")
             return "no expert was close enough: the base model answered"
         return "answered by memory expert " + ", ".join(f"{n} (similarity {s:.2f})"
                                                         for n, s in zip(route.experts, route.scores))

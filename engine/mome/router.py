@@ -1,5 +1,5 @@
 """Route a question to the memory experts that hold its fact: score each expert by its closest fact
-question; top-k above a confidence threshold, or none (the base model answers).
+question; top-k of the experts the question is confidently about, or none (the base model answers).
 
 A fact's closeness is the cosine similarity of the base model's embeddings plus, when the fact
 questions' texts are known, a word-overlap term weighted by inverse document frequency. Why both:
@@ -7,7 +7,11 @@ embeddings of a small model capture the question's shape ("how many rows…", "w
 but barely tell apart the names and ids that make a fact a fact (customer C0042 vs C0043, table
 `orders` vs `order_items`); rare shared words do. The confidence threshold stays on the cosine alone,
 so an off-topic question that shares a word with some fact still goes to the base model: only experts
-whose closest fact is that similar are ranked.
+whose closest fact is that similar are ranked. Given off-topic reference questions
+(engine.mome.off_topic), some fact must also be closer to the question than the closest of those —
+the gate that actually keeps general questions away from the experts with a small embedding model.
+The gate decides whether the question is about the facts at all; which expert answers is still
+decided by the ranking (the words included), as a fact reworded can embed closer to a neighbour.
 """
 
 from __future__ import annotations
@@ -34,12 +38,16 @@ def words(text: str) -> set[str]:
 class Route:
     experts: list[str]
     scores: list[float]  # each routed expert's best cosine similarity to the question
+    off_topic: float | None = None  # set when the off-topic gate sent the question to the base model:
+    # the closest reference question's similarity
 
 
 class Router:
     def __init__(self, names: list[str], fact_vectors: list[np.ndarray], threshold: float = 0.5, top_k: int = 1,
-                 fact_questions: list[list[str]] | None = None, lexical_weight: float = LEXICAL_WEIGHT):
+                 fact_questions: list[list[str]] | None = None, lexical_weight: float = LEXICAL_WEIGHT,
+                 off_topic_vectors: np.ndarray | None = None):
         self.names = names
+        self.off_topic_vectors = off_topic_vectors  # (n, dim) unit vectors of questions about no database
         self.fact_vectors = fact_vectors  # per expert: (n_facts, dim) unit vectors
         self.threshold = threshold
         self.top_k = top_k
@@ -73,6 +81,10 @@ class Router:
 
     def route(self, question: np.ndarray, text: str | None = None) -> Route:
         ranking, cosine = self._score(question, text)
+        if self.off_topic_vectors is not None and len(self.off_topic_vectors):
+            off_topic = float(np.max(self.off_topic_vectors @ question))
+            if cosine.max() <= off_topic:  # closer to a question about no database than to any fact
+                return Route([], [], off_topic)
         eligible = [int(i) for i in np.argsort(-ranking, kind="stable") if cosine[i] >= self.threshold]
         order = eligible[:self.top_k]
         return Route([self.names[i] for i in order], [float(cosine[i]) for i in order])
