@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--expert-size", type=int, default=50)
     parser.add_argument("--expert-rank", type=int, default=8)
     parser.add_argument("--max-rank", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=0, help="0: by device (4 on a CPU, 10 on a GPU)")
     parser.add_argument("--new", type=int, default=100, help="facts added to the largest memory afterwards")
     parser.add_argument("--skip-single", action="store_true")
     parser.add_argument("--out", default=None, help="folder for mome-scaling.md / .png / .json")

@@ -23,7 +23,7 @@ def test_config_round_trip_and_help(tmp_path):
 
 @pytest.mark.parametrize("field, value, message", [
     ("method", "magic", "method must be one of"), ("lora_r", 0, "lora_r must be at least 1"),
-    ("learning_rate", 5.0, "learning_rate must be in"), ("regularization", "l2", "regularization must be one of"),
+    ("learning_rate", 5.0, "learning_rate must be in"), ("batch_size", -1, "batch_size must be 0"), ("regularization", "l2", "regularization must be one of"),
 ])
 def test_bad_config_names_the_field(field, value, message):
     with pytest.raises(ValueError, match=f"TuneConfig.{message}"):

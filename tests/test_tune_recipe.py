@@ -118,6 +118,17 @@ def test_instruction_mode_runs_fixed_epochs(tmp_path, tiny_model_dir):
     assert result["reason"] == "epochs done" and result["step"] == 4 and result["epoch"] == 2
 
 
+def test_batch_size_left_to_the_device_is_four_on_a_cpu(tmp_path, tiny_model_dir):
+    """More, smaller steps memorize sooner on a CPU (docs/benchmarks.md); a GPU gets 10."""
+    config = _config(tmp_path, tiny_model_dir, n_facts=16, method="instruction", epochs=2, batch_size=0,
+                     device="cpu")
+    result = run_tuning(config, events=_quiet(tmp_path))
+    assert result["step"] == 8, "16 facts in batches of 4, twice"
+    started = next(e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "started")
+    assert started["batch_size"] == 4
+    assert TuneConfig.load(Path(config.output_dir) / "config.json").batch_size == 0, "resumes pick by device again"
+
+
 @pytest.mark.parametrize("method", ["mix", "kl"])
 def test_regularization_uses_the_base_models_own_answers(tmp_path, tiny_model_dir, method):
     config = _config(tmp_path, tiny_model_dir, n_facts=8, max_steps=2, regularization=method)

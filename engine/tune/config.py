@@ -39,7 +39,7 @@ class TuneConfig:
     weight_decay: float = _help("AdamW weight decay", 0.0)
     max_grad_norm: float = _help("Clip the gradient norm to this (0: no clipping); tames loss spikes but "
                                  "slows memorization", 0.0)
-    batch_size: int = _help("Examples per optimizer step (per process)", 10)
+    batch_size: int = _help("Examples per optimizer step (per process); 0: by device (4 on a CPU, 10 on a GPU)", 0)
     max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
     loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)
     revisit_fraction: float = _help("Share of already-memorized facts revisited each epoch (never fewer "
@@ -63,7 +63,9 @@ class TuneConfig:
         if self.regularization not in REGULARIZATION:
             raise ValueError(f"TuneConfig.regularization must be one of {', '.join(REGULARIZATION)}; "
                              f"got {self.regularization!r}")
-        for name in ("lora_r", "lora_alpha", "batch_size", "max_seq_len", "recall_every", "epochs",
+        if self.batch_size < 0:
+            raise ValueError(f"TuneConfig.batch_size must be 0 (by device) or more; got {self.batch_size}")
+        for name in ("lora_r", "lora_alpha", "max_seq_len", "recall_every", "epochs",
                      "checkpoint_every", "log_every", "expert_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TuneConfig.{name} must be at least 1; got {getattr(self, name)}")

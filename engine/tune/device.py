@@ -35,6 +35,15 @@ def pick_device(requested: str = "auto") -> DevicePlan:
     return DevicePlan("cpu", torch.float32, "no")
 
 
+def default_batch_size(device: str) -> int:
+    """Examples per step when the config leaves it to the device (batch_size 0). On a CPU a step costs
+    about in proportion to its examples, so more, smaller steps memorize sooner (bench/
+    bench_memory_tuning.py, 100 facts on 2 cores: batch 4 → 100% recall in 283 s, batch 10 → 344 s;
+    a 20-fact expert: 191 s vs 322 s). On a GPU a batch of 10 costs about what a batch of 4 does, so
+    the bigger batch needs fewer steps (H100: 100 facts in 83 s at batch 10)."""
+    return 4 if device == "cpu" else 10
+
+
 def memory_mb(device: str) -> float | None:
     """Peak memory of this process on its device, in MiB (CPU: peak resident set size)."""
     if device == "cuda":

@@ -24,6 +24,7 @@ per-fact losses and recall results are gathered, only the main process writes fi
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import random
 import signal
 import time
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 from engine.qa.chat_format import PromptContext
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
-from engine.tune.device import memory_mb, pick_device
+from engine.tune.device import default_batch_size, memory_mb, pick_device
 from engine.tune.events import EventLog
 from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
 from engine.models.locate import resolve_model
@@ -97,6 +98,8 @@ class MemoryTuningRecipe:
         self.out.mkdir(parents=True, exist_ok=True)
         # 1) device, precision, processes
         self.plan = pick_device(cfg.device)
+        if cfg.batch_size == 0:
+            self.config = cfg = replace(cfg, batch_size=default_batch_size(self.plan.device))
         self.accelerator = Accelerator(cpu=self.plan.device == "cpu", mixed_precision=self.plan.mixed_precision)
         self.main = self.accelerator.is_main_process
         self.events = self._events or EventLog(self.out / "events.jsonl", enabled=self.main)
@@ -148,7 +151,7 @@ class MemoryTuningRecipe:
         trainable = sum(p.numel() for p in params)
         self.events.emit("started", run=str(self.out), device=self.plan.describe(), method=cfg.method,
                          facts=len(self.examples), trainable_params=trainable,
-                         processes=self.accelerator.num_processes, resumed_from_step=self.step if self.resume else None)
+                         batch_size=cfg.batch_size, processes=self.accelerator.num_processes, resumed_from_step=self.step if self.resume else None)
 
     def _regularization_examples(self) -> list[D.Example]:
         """The base model's own greedy answers to general prompts (cached in the run folder)."""

@@ -65,7 +65,8 @@ class TunePage(QWidget):
         self.method.addItems(list(METHODS))
         self.expert_size = spin_box(2, 10_000, defaults.expert_size)
         self.lora_r = spin_box(1, 256, defaults.lora_r)
-        self.batch_size = spin_box(1, 512, defaults.batch_size)
+        self.batch_size = spin_box(0, 512, defaults.batch_size)
+        self.batch_size.setSpecialValueText("by device")  # 0: 4 on a CPU, 10 on a GPU
         self.max_steps_box = spin_box(0, 1_000_000, defaults.max_steps)
         self.epochs = spin_box(1, 1000, defaults.epochs)
         self.lr = double_box(1e-6, 0.5, defaults.learning_rate, 5)
