@@ -333,6 +333,10 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     chat.send()
     qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
     assert "answered by memory expert customers" in chat.tuned_view.toPlainText()
+    chat.input.setText("Who wrote Hamlet?")  # about no database: the base model answers, and the chat says so
+    chat.send()
+    qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
+    assert "closer to general questions" in chat.tuned_view.toPlainText().split("Who wrote Hamlet?")[-1]
     window.chat_page.close_models()
 
 
