@@ -247,6 +247,7 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     chat.quant_boxes["q8_0"].setChecked(True)
     chat.export()
     qtbot.waitUntil(lambda: not chat.export_job.running, timeout=120_000)
+    assert chat.export_progress.value() == chat.export_progress.maximum() > 0, "a finished export shows 100%"
     assert "recall through llama.cpp" in chat.export_status.text(), chat.export_status.text()
     assert chat.model_choice.currentData().endswith("q8_0.gguf")
     assert any(a["kind"] == "gguf" for a in store.artifacts())
@@ -326,6 +327,7 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     window.nav.setCurrentRow(4)
     chat.export()
     qtbot.waitUntil(lambda: not chat.export_job.running, timeout=120_000)
+    assert chat.export_progress.value() == chat.export_progress.maximum() > 0, "a finished export shows 100%"
     assert "recall through llama.cpp with routing: 100%" in chat.export_status.text(), chat.export_status.text()
     assert chat.model_choice.currentData().startswith("experts:")
     chat.mode.setCurrentText("Chat")

@@ -212,6 +212,8 @@ class ChatPage(QWidget):
     def _start_export(self, job: Job, status: str) -> None:
         """Progress bar, errors and buttons of an export job (the caller connects its result)."""
         job.progress.connect(lambda d, t: (self.export_progress.setRange(0, t), self.export_progress.setValue(d)))
+        # the last steps (the recall check) report no count: a finished export fills the bar
+        job.succeeded.connect(lambda _: self.export_progress.setValue(self.export_progress.maximum()))
         job.failed.connect(lambda message, details: show_error(self, "Export failed", message, details))
         job.ended.connect(lambda: (self.export_button.setEnabled(True), self.export_cancel.setEnabled(False)))
         self.export_button.setEnabled(False)
