@@ -330,6 +330,7 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     assert chat.export_progress.value() == chat.export_progress.maximum() > 0, "a finished export shows 100%"
     assert "recall through llama.cpp with routing: 100%" in chat.export_status.text(), chat.export_status.text()
     assert chat.model_choice.currentData().startswith("experts:")
+    assert "memory experts" in chat.tuned_box.title(), "the transcript is titled with the model answering in it"
     chat.mode.setCurrentText("Chat")
     chat.input.setText(facts(6)[1][0])  # a customers fact
     chat.send()

@@ -104,11 +104,17 @@ class ChatPage(QWidget):
         # -- conversation ------------------------------------------------------------------------------
         self.tuned_view = Transcript()
         self.base_view = Transcript()
-        self.base_view.setVisible(False)
-        self.compare.toggled.connect(self.base_view.setVisible)
+        # each transcript is titled with the model that answers in it, so a comparison reads at a glance
+        self.tuned_box, self.base_box = QGroupBox(), QGroupBox()
+        for box, view, choice in ((self.tuned_box, self.tuned_view, self.model_choice),
+                                  (self.base_box, self.base_view, self.base_choice)):
+            QVBoxLayout(box).addWidget(view)
+            choice.currentTextChanged.connect(box.setTitle)
+        self.base_box.setVisible(False)
+        self.compare.toggled.connect(self.base_box.setVisible)
         views = QSplitter()
-        views.addWidget(self.tuned_view)
-        views.addWidget(self.base_view)
+        views.addWidget(self.tuned_box)
+        views.addWidget(self.base_box)
         self.rows_model = ResultModel(self)
         self.rows_view = QTableView()
         self.rows_view.setModel(self.rows_model)
@@ -141,6 +147,8 @@ class ChatPage(QWidget):
         state.runs_changed.connect(self.refresh)
         state.database_changed.connect(self.refresh)
         self.refresh()
+        self.tuned_box.setTitle(self.model_choice.currentText())
+        self.base_box.setTitle(self.base_choice.currentText())
 
     # -- lists of runs and models ------------------------------------------------------------------
     def refresh(self) -> None:
