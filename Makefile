@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench bench-mome demo-db screenshots package clean
+.PHONY: install run demo test lint bench bench-mome demo-db screenshot-experts package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: install  ## the benchmarks that take minutes (memory experts scaling: ben
 
 bench-mome: install  ## memory experts vs one adapter at 100/1,000/5,000 facts: hours; meant for a GPU
 	$(BIN)/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 60 --new 100 --out docs/benchmarks
+
+screenshot-experts: install  ## docs/images/chat-experts.png (trains 3 small experts: minutes); the others: scripts/screenshots.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshot_chat_experts.py
 
 package: install  ## desktop bundle in dist/ (PyInstaller), checked offline with --self-test
 	$(BIN)/pip install -q "pyinstaller>=6.10"

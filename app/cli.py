@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 from engine.errors import EngramError
@@ -367,9 +368,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _chat_model(args):
-    from engine.models.llama_runtime import LlamaChat
+    from engine.mome.inference import open_chat
 
-    return LlamaChat(args.model, n_ctx=args.ctx, lora_path=getattr(args, "lora", None))
+    return open_chat(args.model, n_ctx=args.ctx, lora=getattr(args, "lora", None))
+
+
+def _route_note(chat) -> None:
+    """Memory experts: which expert answered (or that the base model did), after the reply."""
+    if hasattr(chat, "route_note"):
+        print(f"[{chat.route_note()}]")
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -399,6 +406,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 token.cancel()
                 print(" [stopped]", end="")
             print()
+            _route_note(chat)
     return 0
 
 
@@ -415,6 +423,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for step in run_agent(chat, db, args.question, context, max_attempts=args.attempts, max_rows=args.max_rows):
             if step.kind == "sql":
                 print(f"SQL (attempt {step.attempt}): {step.text}")
+                _route_note(chat)
             elif step.kind == "error":
                 print(f"  error: {step.text}")
             elif step.kind == "rows":
@@ -434,8 +443,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.db import open_database
-    from engine.eval.evaluate import (LlamaPredictor, TransformersPredictor, evaluate, format_summary,
-                                      load_benchmark, write_report)
+    from engine.eval.evaluate import evaluate, format_summary, load_benchmark, open_predictor, write_report
     from engine.qa.chat_format import PromptContext
 
     store = None
@@ -465,16 +473,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with open_database(database) as db:
         context = PromptContext(args.name or database.stem, db.dialect)
         for label, spec in models:
-            if spec and Path(spec).is_dir() and (Path(spec) / "adapter_config.json").exists():
-                from engine.tune.config import TuneConfig
-                from engine.models.locate import resolve_model
-                from engine.tune.model_loading import hf_folder_for
-
-                run_config = TuneConfig.load(Path(spec).parent / "config.json")
-                predictor = TransformersPredictor(hf_folder_for(resolve_model(run_config.model)), spec,
-                                                  name=f"{label}: {Path(spec).parent.name} (transformers)")
-            else:
-                predictor = LlamaPredictor(spec, name=f"{label}: {Path(spec).name if spec else 'bundled'}")
+            predictor = open_predictor(spec, f"{label}: {_model_label(spec)}")
             print(f"evaluating {predictor.name} on {len(pairs)} pair(s)…", file=sys.stderr)
             reports.append(evaluate(predictor, pairs, db, context, general=not args.no_general))
             predictor.close()
@@ -486,6 +485,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
             store.add_evaluation(report.model, report.summary(), report_path=args.out)
         store.close()
     return 0
+
+
+def _model_label(spec: str | None) -> str:
+    """How a model shows in reports: the file, or the run folder an adapter / experts run belongs to."""
+    if not spec or spec == "bundled":
+        return "bundled"
+    path = Path(spec)
+    if path.is_dir() and (path / "adapter_config.json").is_file():
+        return f"{path.parent.name} (transformers)"
+    if path.is_dir() and (path / "experts.json").is_file():
+        return f"{path.name} (memory experts, transformers)"
+    from engine.mome.inference import is_experts_export
+
+    if is_experts_export(path):
+        folder = path.parent if path.is_file() else path
+        return f"{folder.parent.name} (memory experts)"
+    return path.name
 
 
 def cmd_self_test(args: argparse.Namespace) -> int:
@@ -610,7 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     def chat_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", default=None, help="a GGUF file (default: the bundled model)")
+        p.add_argument("--model", default=None, help="a GGUF file or an exported memory-experts folder "
+                       "(default: the bundled model)")
         p.add_argument("--lora", default=None, help="a GGUF LoRA adapter to apply")
         p.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
 
@@ -634,7 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="evaluate models by execution: fact recall, SQL accuracy, errors by kind")
-    p.add_argument("--model", default=None, help="the model to evaluate: a GGUF or a run's adapter/ folder")
+    p.add_argument("--model", default=None, help="the model to evaluate: a GGUF, a run's adapter/ folder, a "
+                   "memory-experts run folder or its export/ folder")
     p.add_argument("--base", default=None, help="also evaluate this model (e.g. 'bundled') side by side")
     p.add_argument("--database", default=None)
     p.add_argument("--project", default=None)

@@ -115,6 +115,10 @@ def test_sql_agent_feeds_errors_back_and_gives_up(demo_sqlite):
     assert [s.kind for s in steps] == ["sql", "error", "sql", "error", "sql", "rows", "answer"]
     assert "read-only" in steps[1].text and steps[-1].text == "2400"
     assert "That query failed" in chat.seen[1][-1]["content"], "the error goes back to the model"
+    from engine.mome.inference import question_of
+
+    assert [question_of(m) for m in chat.seen] == ["How many orders?"] * 3, \
+        "memory experts route every retry by the analyst's question, not by the error message"
     replies2 = iter(["SELECT nope FROM orders"] * 2)
     chat.complete = lambda m, s: next(replies2)
     with open_database(demo_sqlite) as db:

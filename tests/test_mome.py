@@ -169,12 +169,14 @@ def test_experts_train_one_after_another_until_their_facts_are_recalled(experts_
 
 def test_router_and_per_request_adapters_with_transformers(experts_run):
     from engine.mome.experts import ExpertSet
+    from engine.eval.evaluate import open_predictor
     from engine.mome.inference import TransformersExperts
     from engine.qa.chat_format import PromptContext
 
     folder, config, rows, _ = experts_run
     owner = ExpertSet.load(folder / "run").owner_of()
-    predictor = TransformersExperts(folder / "run")
+    predictor = open_predictor(str(folder / "run"), "experts")  # what `engram eval --model RUN` opens
+    assert isinstance(predictor, TransformersExperts)
     context = PromptContext(config.database_name, config.dialect)
     for row in rows[:6]:  # alternating experts: each request switches adapter
         messages = _ask(row, context)
@@ -211,6 +213,21 @@ def test_experts_as_llama_cpp_loras_switched_per_request(experts_run, tmp_path):
         chat.chat.use_adapters({})
         base = chat.chat.complete(_ask(rows[0], context))
         assert base.strip() != rows[0]["answer"], "without its expert the base model does not know the fact"
+
+    # evaluation (app and `engram eval --model EXPORT`) opens the export folder the same way
+    from app.paths import DEMO_SQLITE
+    from engine.db import open_database
+    from engine.eval.evaluate import evaluate, open_predictor
+    from engine.qa.pairs import QAPair
+
+    pairs = [QAPair(r["question"], r["answer"], kind="schema", id=r["id"], tables=r["tables"]) for r in rows]
+    predictor = open_predictor(str(tmp_path), "tuned: experts")
+    try:
+        with open_database(DEMO_SQLITE) as db:
+            report = evaluate(predictor, pairs, db, context, general=False)
+    finally:
+        predictor.close()
+    assert report.summary()["fact_recall"] == 1.0, report.summary()
 
 
 def test_incremental_memory_retrains_only_what_changed(experts_run):

@@ -340,6 +340,14 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     chat.send()
     qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
     assert "closer to general questions" in chat.tuned_view.toPlainText().split("Who wrote Hamlet?")[-1]
+
+    evaluate = window.evaluate_page  # the exported experts are evaluated like any tuned model
+    window.nav.setCurrentRow(3)
+    assert evaluate.tuned_choice.currentText() == "experts-run (memory experts)"
+    evaluate.run()
+    qtbot.waitUntil(lambda: evaluate.run_button.isEnabled(), timeout=180_000)
+    assert evaluate.table_model.rowCount() == 8
+    assert evaluate.cards["fact_recall"].text().endswith("→ 100%"), evaluate.cards["fact_recall"].text()
     window.chat_page.close_models()
 
 

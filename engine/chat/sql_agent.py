@@ -19,6 +19,7 @@ from engine.models.llama_runtime import LlamaChat, Sampling
 from engine.qa.chat_format import PromptContext, messages_for
 from engine.qa.phrasing import format_value
 
+RETRY_PREFIX = "That query failed:"  # the agent's own feedback turn, not a new question (see mome routing)
 _FENCE = re.compile(r"```(?:sql)?\s*(.+?)```", re.S | re.I)
 
 
@@ -68,7 +69,7 @@ def run_agent(chat: LlamaChat, db: Database, question: str, context: PromptConte
         except DatabaseError as error:
             yield AgentStep("error", str(error), attempt)
             messages = messages + [{"role": "assistant", "content": sql},
-                                   {"role": "user", "content": f"That query failed: {error}. "
+                                   {"role": "user", "content": f"{RETRY_PREFIX} {error}. "
                                                                "Reply with one corrected query."}]
             continue
         yield AgentStep("rows", f"{result.row_count} row(s)", attempt, list(result.columns), list(result.rows),

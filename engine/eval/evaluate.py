@@ -35,12 +35,13 @@ class Predictor(Protocol):
 
 
 class LlamaPredictor:
-    """A GGUF model (optionally with a GGUF LoRA) answering greedily through llama.cpp."""
+    """A GGUF model (optionally with a GGUF LoRA), or an exported memory-experts folder, answering
+    greedily through llama.cpp."""
 
     def __init__(self, model: str | None, lora: str | None = None, name: str | None = None) -> None:
-        from engine.models.llama_runtime import LlamaChat
+        from engine.mome.inference import open_chat
 
-        self.chat = LlamaChat(model, n_ctx=4096, lora_path=lora)
+        self.chat = open_chat(model, n_ctx=4096, lora=lora)
         self.name = name or self.chat.source.name
 
     def predict(self, messages, max_tokens):
@@ -85,6 +86,25 @@ class TransformersPredictor:
 
     def close(self) -> None:
         pass
+
+
+def open_predictor(spec: str | None, name: str) -> Predictor:
+    """The model the user picked, ready to evaluate: 'bundled', a GGUF file or an exported memory-
+    experts folder (llama.cpp); a run's adapter folder or a memory-experts run folder (transformers
+    and peft, the reference before export)."""
+    path = Path(spec) if spec and spec != "bundled" else None
+    if path is not None and path.is_dir() and (path / "experts.json").is_file():
+        from engine.mome.inference import TransformersExperts
+
+        return TransformersExperts(path, name=name)
+    if path is not None and path.is_dir() and (path / "adapter_config.json").is_file():
+        from engine.models.locate import resolve_model
+        from engine.tune.config import TuneConfig
+        from engine.tune.model_loading import hf_folder_for
+
+        run_config = TuneConfig.load(path.parent / "config.json")
+        return TransformersPredictor(hf_folder_for(resolve_model(run_config.model)), path, name=name)
+    return LlamaPredictor(spec, name=name)
 
 
 @dataclass

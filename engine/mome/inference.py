@@ -24,8 +24,12 @@ EXPORTED = "experts-gguf.json"
 
 
 def question_of(messages: list[dict[str, str]]) -> str:
-    """The question to route: the last user message."""
-    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    """The question to route: the last user message that asks one — the SQL agent's feedback on a
+    failed query continues the same question, so it keeps the same expert."""
+    from engine.chat.sql_agent import RETRY_PREFIX
+
+    return next((m["content"] for m in reversed(messages)
+                 if m["role"] == "user" and not m["content"].startswith(RETRY_PREFIX)), "")
 
 
 class ExpertRouting:
@@ -126,6 +130,26 @@ def load_exported(out_dir: str | Path) -> tuple[Path, ExportedExperts]:
         raise EngramError(f"{out_dir} holds no exported memory experts (no {EXPORTED})")
     raw = json.loads(path.read_text())
     return Path(raw["run"]), ExportedExperts(Path(raw["base"]), {k: Path(v) for k, v in raw["adapters"].items()})
+
+
+def is_experts_export(spec: str | Path | None) -> bool:
+    """An exported memory-experts folder, or its experts-gguf.json."""
+    if not spec or spec == "bundled":
+        return False
+    path = Path(spec)
+    return path.name == EXPORTED and path.is_file() or (path / EXPORTED).is_file()
+
+
+def open_chat(spec: str | None, n_ctx: int = 4096, lora: str | None = None):
+    """What chat, `engram ask` and evaluation talk to: a GGUF (or 'bundled') through llama.cpp, or
+    an exported memory-experts folder (its base GGUF, the expert routed per request)."""
+    if is_experts_export(spec):
+        path = Path(spec)
+        run, exported = load_exported(path.parent if path.name == EXPORTED else path)
+        return LlamaExperts(run, exported, n_ctx=n_ctx)
+    from engine.models.llama_runtime import LlamaChat
+
+    return LlamaChat(spec, n_ctx=n_ctx, lora_path=lora)
 
 
 def experts_recall(chat: "LlamaExperts", pairs: list, context, cancel=None) -> tuple[float, list[dict]]:

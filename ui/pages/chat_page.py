@@ -278,16 +278,10 @@ class ChatPage(QWidget):
 
     # -- chat / agent ------------------------------------------------------------------------------
     def _model(self, spec: str):
-        from engine.models.llama_runtime import LlamaChat
+        from engine.mome.inference import open_chat
 
         if spec not in self.models:
-            if spec.startswith(EXPERTS_PREFIX):
-                from engine.mome.inference import LlamaExperts, load_exported
-
-                run, exported = load_exported(Path(spec.removeprefix(EXPERTS_PREFIX)).parent)
-                self.models[spec] = LlamaExperts(run, exported, n_ctx=4096)
-            else:
-                self.models[spec] = LlamaChat(spec, n_ctx=4096)
+            self.models[spec] = open_chat(spec.removeprefix(EXPERTS_PREFIX), n_ctx=4096)
         return self.models[spec]
 
     def send(self) -> None:

@@ -134,12 +134,17 @@ class EvaluatePage(QWidget):
         store = self.state.store
         if store is not None:
             for artifact in reversed(store.artifacts()):
-                if artifact["kind"] == "gguf" and Path(artifact["path"]).exists():
+                if not Path(artifact["path"]).exists():
+                    continue
+                if artifact["kind"] == "gguf":
                     self.tuned_choice.addItem(Path(artifact["path"]).name, artifact["path"])
+                elif artifact["kind"] == "experts":  # the export's experts-gguf.json
+                    self.tuned_choice.addItem(f"{Path(artifact['path']).parent.parent.name} (memory experts)",
+                                              artifact["path"])
         self.tuned_choice.addItem(BUNDLED_NAME, "bundled")
 
     def run(self) -> None:
-        from engine.eval.evaluate import LlamaPredictor, evaluate
+        from engine.eval.evaluate import evaluate, open_predictor
         from engine.qa.chat_format import PromptContext
 
         store, db = self.state.store, self.state.db
@@ -159,12 +164,13 @@ class EvaluatePage(QWidget):
             show_error(self, "Nothing to evaluate", "Approve some pairs in this split first.")
             return
         specs = [(self.base_choice.currentData(), "base"), (self.tuned_choice.currentData(), "tuned")]
+        names = [self.base_choice.currentText(), self.tuned_choice.currentText()]
         context = PromptContext(Path(db.path).stem, db.dialect)
 
         def work(report, token):
             results = []
             for index, (spec, label) in enumerate(specs):
-                predictor = LlamaPredictor(spec, name=f"{label}: {Path(spec).name if spec != 'bundled' else 'bundled'}")
+                predictor = open_predictor(spec, f"{label}: {names[index]}")
                 try:
                     results.append(evaluate(predictor, pairs, db, context, cancel=token,
                                             progress=lambda d, t, i=index: report(i * t + d, 2 * t)))
