@@ -23,8 +23,10 @@ run: install  ## the main job: the desktop app on the bundled demo database and 
 demo: install  ## headless tour of the demo database and bundled model
 	$(BIN)/engram demo
 
-test: install  ## the whole test suite, plus the architecture contract
+lint: install  ## the architecture contract: engine/ and app/ never import Qt (import-linter)
 	$(BIN)/lint-imports
+
+test: lint  ## the whole test suite, plus the architecture contract
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 demo-db: install  ## regenerate resources/demo/lumen.{sqlite,duckdb}

@@ -126,6 +126,19 @@ def test_sql_agent_feeds_errors_back_and_gives_up(demo_sqlite):
     assert steps[-1].kind == "gave_up"
 
 
+def test_request_kind_is_read_from_engrams_own_system_prompts():
+    from engine.qa.chat_format import messages_for, request_kind
+
+    for dialect in ("sqlite", "duckdb"):
+        context = PromptContext("my shop", dialect)
+        assert request_kind(messages_for(None, context, question="Orders per day?", kind="sql")) == "sql"
+        assert request_kind(messages_for(None, context, question="Where are emails?", kind="schema")) == "fact"
+        assert request_kind(messages_for(None, context, question="Price of P1?", kind="data")) == "fact"
+    assert request_kind([{"role": "system", "content": "You are a helpful assistant."},
+                         {"role": "user", "content": "hi"}]) is None
+    assert request_kind([{"role": "user", "content": "hi"}]) is None
+
+
 def test_extract_and_summarize():
     assert extract_sql("```sql\nSELECT 1;\n```\nThis counts.") == "SELECT 1"
     assert extract_sql("SELECT a FROM t; DROP TABLE t") == "SELECT a FROM t"

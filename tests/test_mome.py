@@ -87,6 +87,13 @@ def test_router_threshold_means_no_expert():
     assert route.experts == [] and route.off_topic == pytest.approx(1.0)
     assert gated.route(np.array([1.0, 0.0])).experts == ["a"]  # "a"'s own fact (1.0) beats the reference (0.8)
 
+    # allowed: only those experts may answer, even where another one is closer
+    loose = Router(["a", "b"], [np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])], threshold=0.5)
+    assert loose.route(np.array([0.6, 0.8])).experts == ["b"]
+    assert loose.route(np.array([0.6, 0.8]), allowed={"a"}).experts == ["a"]
+    assert loose.route(np.array([0.0, 1.0]), allowed={"a"}).experts == []  # a's similarity 0 is below the threshold
+    assert loose.route(np.array([0.6, 0.8]), allowed=set()).experts == []
+
 
 def test_router_words_tell_apart_facts_the_embeddings_cannot():
     """Lookups that differ only by an id embed alike; the rare shared word (the id) picks the expert,
@@ -190,6 +197,7 @@ def test_router_and_per_request_adapters_with_transformers(experts_run):
 def test_experts_as_llama_cpp_loras_switched_per_request(experts_run, tmp_path):
     from engine.mome.experts import ExpertSet
     from engine.mome.inference import LlamaExperts, export_experts
+    from engine.qa.chat_format import messages_for
     from engine.qa.chat_format import PromptContext
 
     folder, config, rows, _ = experts_run
@@ -210,6 +218,10 @@ def test_experts_as_llama_cpp_loras_switched_per_request(experts_run, tmp_path):
             assert chat.route_note().startswith(f"answered by memory expert {owner[row['id']]}")
         chat.complete([{"role": "user", "content": "Who wrote Hamlet?"}])  # about no database: no expert
         assert chat.last_route.experts == [] and chat.route_note().startswith("closer to general questions")
+        # asked for SQL, experts that learned only facts stay out (they would answer with the fact)
+        chat.complete(messages_for(None, context, question=rows[0]["question"], kind="sql", with_answer=False))
+        assert chat.last_route.experts == [] and chat.route_note() == \
+            "no expert learned SQL queries: the base model answered"
         chat.chat.use_adapters({})
         base = chat.chat.complete(_ask(rows[0], context))
         assert base.strip() != rows[0]["answer"], "without its expert the base model does not know the fact"

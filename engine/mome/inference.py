@@ -18,6 +18,8 @@ from engine.errors import EngramError
 from engine.mome.experts import BaseEmbedder, ExpertSet, build_router
 from engine.mome.off_topic import OFF_TOPIC_PROMPTS
 from engine.mome.router import Route
+from engine.qa.chat_format import request_kind
+from engine.tune import data as D
 from engine.tune.config import TuneConfig
 
 EXPORTED = "experts-gguf.json"
@@ -43,9 +45,17 @@ class ExpertRouting:
         self.config = TuneConfig.load(self.run_dir / "config.json")
         self.embedder = embedder or BaseEmbedder(self.config)
         self.router = build_router(self.run_dir, self.manifest, off_topic_vectors=self.embedder(OFF_TOPIC_PROMPTS))
+        self.kinds = {e.name: {"sql" if p.kind == "sql" else "fact" for p in D.load_pairs(e.folder(self.run_dir) /
+                                                                                          "facts.jsonl")}
+                      for e in self.manifest.trained()}
 
-    def route(self, question: str) -> Route:
-        return self.router.route(self.embedder([question])[0], question)
+    def route(self, question: str, kind: str | None = None) -> Route:
+        """The expert for a question; with a request `kind` ('sql' or 'fact'), only among the experts
+        that learned that kind of answer — a fact expert asked for SQL answers with its fact."""
+        allowed = None if kind is None else {name for name, kinds in self.kinds.items() if kind in kinds}
+        if allowed is not None and not allowed:
+            return Route([], [], reason=f"no expert learned {'SQL queries' if kind == 'sql' else 'facts'}")
+        return self.router.route(self.embedder([question])[0], question, allowed)
 
 
 class TransformersExperts:
@@ -68,14 +78,14 @@ class TransformersExperts:
         self.name = name or f"{Path(run_dir).name} ({len(trained)} experts)"
         self.last_route: Route | None = None
 
-    def route(self, question: str) -> Route:
+    def route(self, question: str, kind: str | None = None) -> Route:
         with self.model.disable_adapter():
-            return self.routing.route(question)
+            return self.routing.route(question, kind)
 
     def predict(self, messages: list[dict[str, str]], max_tokens: int) -> str:
         from engine.eval.evaluate import greedy_reply
 
-        route = self.last_route = self.route(question_of(messages))
+        route = self.last_route = self.route(question_of(messages), request_kind(messages))
         if route.experts:
             self.model.set_adapter(route.experts[0])
             adapters = contextlib.nullcontext()
@@ -178,7 +188,7 @@ class LlamaExperts:
         self.last_route: Route | None = None
 
     def _apply(self, messages: list[dict[str, str]]) -> None:
-        route = self.last_route = self.routing.route(question_of(messages))
+        route = self.last_route = self.routing.route(question_of(messages), request_kind(messages))
         self.chat.use_adapters({route.experts[0]: 1.0} if route.experts else {})
 
     def complete(self, messages, sampling=None) -> str:
@@ -198,6 +208,8 @@ class LlamaExperts:
         if route is None:
             return ""
         if not route.experts:
+            if route.reason:
+                return f"{route.reason}: the base model answered"
             if route.off_topic is not None:
                 return (f"closer to general questions (similarity {route.off_topic:.2f}) than to any memorized "
                         "fact: the base model answered")

@@ -40,6 +40,7 @@ class Route:
     scores: list[float]  # each routed expert's best cosine similarity to the question
     off_topic: float | None = None  # set when the off-topic gate sent the question to the base model:
     # the closest reference question's similarity
+    reason: str = ""  # why no expert, when it is not the similarity (e.g. none learned this kind of answer)
 
 
 class Router:
@@ -79,13 +80,18 @@ class Router:
     def scores(self, question: np.ndarray, text: str | None = None) -> np.ndarray:
         return self._score(question, text)[0]
 
-    def route(self, question: np.ndarray, text: str | None = None) -> Route:
+    def route(self, question: np.ndarray, text: str | None = None, allowed: set[str] | None = None) -> Route:
+        """`allowed`: only these experts may answer (None: all)."""
         ranking, cosine = self._score(question, text)
+        candidates = {i for i, name in enumerate(self.names) if allowed is None or name in allowed}
+        if not candidates:
+            return Route([], [])
         if self.off_topic_vectors is not None and len(self.off_topic_vectors):
             off_topic = float(np.max(self.off_topic_vectors @ question))
-            if cosine.max() <= off_topic:  # closer to a question about no database than to any fact
+            if max(cosine[i] for i in candidates) <= off_topic:  # closer to a question about no database than to any fact
                 return Route([], [], off_topic)
-        eligible = [int(i) for i in np.argsort(-ranking, kind="stable") if cosine[i] >= self.threshold]
+        eligible = [int(i) for i in np.argsort(-ranking, kind="stable")
+                    if cosine[i] >= self.threshold and int(i) in candidates]
         order = eligible[:self.top_k]
         return Route([self.names[i] for i in order], [float(cosine[i]) for i in order])
 

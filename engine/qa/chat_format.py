@@ -27,6 +27,17 @@ class PromptContext:
         return f"You answer questions about the {self.database} database. Reply with the exact answer only."
 
 
+def request_kind(messages: list[dict[str, str]]) -> str | None:
+    """'sql' or 'fact' for messages Engram's system prompts start (see system_prompt), None for a free
+    chat — so memory experts can answer a request with experts that learned its kind of answer."""
+    system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    if system.startswith("You write ") and system.endswith("Reply with one SQL query and nothing else."):
+        return "sql"
+    if system.startswith("You answer questions about the ") and system.endswith("Reply with the exact answer only."):
+        return "fact"
+    return None
+
+
 def messages_for(pair: QAPair | None, context: PromptContext, question: str | None = None,
                  kind: str | None = None, with_answer: bool = True) -> list[dict[str, str]]:
     """Chat messages for a pair (or a bare question of a kind), with the answer as the assistant turn."""
