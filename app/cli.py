@@ -231,7 +231,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "method": args.method, "model": args.model, "max_steps": args.max_steps, "max_minutes": args.max_minutes,
         "batch_size": args.batch_size, "learning_rate": args.lr, "device": args.device,
-        "regularization": args.regularization, "expert_size": args.expert_size}.items() if v is not None}
+        "regularization": args.regularization, "expert_size": args.expert_size,
+        "experts_at_once": args.experts_at_once}.items() if v is not None}
     store = run_id = None
     if args.resume:
         config_path = Path(args.resume) / "config.json"
@@ -601,6 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["memory", "instruction", "experts"], default=None,
                    help="memory (default), instruction, or experts (memory experts + router)")
     p.add_argument("--expert-size", type=int, default=None, help="experts: most facts one expert holds")
+    p.add_argument("--experts-at-once", type=int, default=None,
+                   help="experts: how many train together in shared batches (0: by device, 1 on a CPU, 8 on a GPU)")
     p.add_argument("--model", default=None, help="'bundled', a GGUF file or a Hugging Face folder")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None)

@@ -7,16 +7,23 @@ same total trainable parameters: the single adapter's rank is the experts' rank 
 experts (capped by --max-rank). Writes a table (markdown) and a plot (PNG, pyqtgraph offscreen).
 
     .venv/bin/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 30 --new 100
+
+Long runs in short sittings (a lent GPU gives 10-minute commands): `--work DIR` keeps every run and
+each finished point in DIR, and `--stop-after MIN` stops training (with a checkpoint) after MIN
+minutes of this sitting; run the same command again to go on where it stopped (exit status 3 means
+"not done yet").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from itertools import zip_longest
 from pathlib import Path
@@ -50,29 +57,90 @@ def row_facts(limit: int) -> list[QAPair]:
     return [QAPair(q, a, kind="data", id=i + 1, tables=t) for i, (t, q, a) in enumerate(facts[:limit])]
 
 
-def train(folder: Path, pairs: list[QAPair], method: str, rank: int, args) -> dict:
+class NotDone(Exception):
+    """This sitting's time is up; the run stopped with a checkpoint and goes on next time."""
+
+
+class Sitting:
+    """Stops the training run in progress after `minutes` of this invocation (0: never), the way the
+    Stop button does: a STOP file in the run folder, then a checkpoint."""
+
+    def __init__(self, minutes: float) -> None:
+        self.deadline = time.monotonic() + minutes * 60 if minutes else None
+
+    def watch(self, run_dir: Path) -> threading.Event:
+        done = threading.Event()
+
+        def stop_at_deadline() -> None:
+            if not done.wait(max(0.0, self.deadline - time.monotonic())):
+                (run_dir / "STOP").touch()
+
+        if self.deadline is not None:
+            threading.Thread(target=stop_at_deadline, daemon=True).start()
+        return done
+
+
+def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting) -> tuple[dict, float]:
+    """Run (or resume) one training run; its seconds are summed over sittings in seconds.json."""
+    run = Path(config.output_dir)
+    resume = (run / "config.json").exists()
+    if resume and (run / "STOP").exists():
+        (run / "STOP").unlink()
+    spent_file = run.parent / "seconds.json"
+    spent = json.loads(spent_file.read_text())["seconds"] if spent_file.exists() else 0.0
+    done = sitting.watch(run)
+    started = time.monotonic()
+    try:
+        result = run_tuning(TuneConfig.load(run / "config.json") if resume else config, resume=resume,
+                            events=EventLog(log, stream=None))
+    finally:
+        done.set()
+    spent += time.monotonic() - started
+    spent_file.write_text(json.dumps({"seconds": spent}))
+    if result.get("status") == "stopped":
+        raise NotDone(f"{run} stopped after {spent:.0f} s in all")
+    if result.get("status") == "failed":
+        raise SystemExit(f"{run}: {result.get('reason')}")
+    return result, spent
+
+
+def train(folder: Path, pairs: list[QAPair], method: str, rank: int, args, sitting: Sitting) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     D.write_run_data(pairs, folder / "facts.jsonl")
     config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model="bundled",
-                        database_name="lumen", method=method, expert_size=args.expert_size, lora_r=rank,
-                        lora_alpha=2 * rank, batch_size=args.batch_size, learning_rate=2e-3, max_steps=0,
-                        max_minutes=args.minutes, recall_every=2, checkpoint_every=10**6, log_every=10)
-    started = time.monotonic()
-    result = run_tuning(config, events=EventLog(folder / "events.jsonl", stream=None))
-    seconds = time.monotonic() - started
+                        database_name="lumen", method=method, expert_size=args.expert_size,
+                        experts_at_once=args.experts_at_once, lora_r=rank, lora_alpha=2 * rank,
+                        batch_size=args.batch_size, learning_rate=2e-3, max_steps=0, max_minutes=args.minutes,
+                        recall_every=2, checkpoint_every=10**6, log_every=10)
+    result, seconds = train_or_resume(config, folder / "events.jsonl", sitting)
     return {"method": method, "facts": len(pairs), "rank": rank, "recall": result.get("recall"),
             "status": result.get("status"), "reason": result.get("reason"), "seconds": seconds,
-            "seconds_per_fact": seconds / len(pairs), "experts": result.get("experts")}
+            "seconds_per_fact": seconds / len(pairs), "experts": result.get("experts"),
+            "experts_at_once": args.experts_at_once}
 
 
-def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair]) -> dict:
+def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitting) -> dict:
+    """The new facts folded into a copy of the experts run (the original stays as the full-size point)."""
+    import shutil
+
     from engine.mome.experts import update_experts
 
-    started = time.monotonic()
-    report = update_experts(run, old + new)
-    config = TuneConfig.load(run / "config.json")
-    result = run_tuning(config, resume=True, events=EventLog(run.parent / "update-events.jsonl", stream=None))
-    return {"seconds": time.monotonic() - started, "new_experts": report["new_experts"],
+    copy = run.parent.parent / f"{run.parent.name}-plus-{len(new)}"
+    marker = copy / "update.json"
+    if not marker.exists():
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(run.parent, copy)
+        config = TuneConfig.load(copy / "run" / "config.json")
+        config.output_dir, config.data = str(copy / "run"), str(copy / "facts.jsonl")
+        config.save(copy / "run" / "config.json")
+        (copy / "seconds.json").unlink(missing_ok=True)
+        started = time.monotonic()
+        report = update_experts(copy / "run", old + new)
+        marker.write_text(json.dumps({"new_experts": report["new_experts"], "seconds": time.monotonic() - started}))
+    planned = json.loads(marker.read_text())
+    result, seconds = train_or_resume(TuneConfig.load(copy / "run" / "config.json"), copy / "update-events.jsonl",
+                                      sitting)
+    return {"seconds": planned["seconds"] + seconds, "new_experts": planned["new_experts"],
             "recall": result.get("recall"), "status": result.get("status")}
 
 
@@ -104,6 +172,39 @@ def plot(rows: list[dict], path: Path) -> None:
     pyqtgraph.exporters.ImageExporter(widget.getPlotItem()).export(str(path))
 
 
+def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tuple[list[dict], dict | None]:
+    """Every point (size x method) and the update, each kept in WORK/points.json once done."""
+    work.mkdir(parents=True, exist_ok=True)
+    saved = work / "points.json"
+    done = json.loads(saved.read_text()) if saved.exists() else {}
+
+    def point(key: str, measure_it) -> dict:
+        if key not in done:
+            done[key] = measure_it()
+            saved.write_text(json.dumps(done, indent=1))
+            print(json.dumps(done[key]), flush=True)
+        return done[key]
+
+    rows = []
+    for size in args.sizes:
+        pairs = everything[:size]
+        mome = point(f"experts-{size}", lambda: train(work / f"experts-{size}", pairs, "experts", args.expert_rank,
+                                                      args, sitting))
+        rows.append(mome)
+        if not args.skip_single:
+            rank = min(args.max_rank, args.expert_rank * mome["experts"])  # same total rank
+            rows.append(point(f"single-{size}", lambda: train(work / f"single-{size}", pairs, "memory", rank, args,
+                                                              sitting)))
+    update = None
+    if args.new:
+        largest = max(args.sizes)
+        full = next(r for r in rows if r["method"] == "experts" and r["facts"] == largest)
+        update = point(f"update-{largest}+{args.new}", lambda: add_new_facts(
+            work / f"experts-{largest}" / "run", everything[:largest], everything[largest:largest + args.new], sitting))
+        update["share_of_full_retrain"] = update["seconds"] / full["seconds"]
+    return rows, update
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
@@ -112,6 +213,12 @@ def main() -> int:
     parser.add_argument("--expert-rank", type=int, default=8)
     parser.add_argument("--max-rank", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=0, help="0: by device (4 on a CPU, 10 on a GPU)")
+    parser.add_argument("--experts-at-once", type=int, default=0,
+                        help="experts trained together; 0: by device (1 on a CPU, 8 on a GPU)")
+    parser.add_argument("--work", default=None, help="keep runs and finished points here, to go on later "
+                        "(default: a temporary folder)")
+    parser.add_argument("--stop-after", type=float, default=0.0,
+                        help="minutes of training in this sitting; then checkpoint and exit 3 (0: no limit)")
     parser.add_argument("--new", type=int, default=100, help="facts added to the largest memory afterwards")
     parser.add_argument("--skip-single", action="store_true")
     parser.add_argument("--out", default=None, help="folder for mome-scaling.md / .png / .json")
@@ -123,25 +230,14 @@ def main() -> int:
     everything = row_facts(max(args.sizes) + args.new)
     if len(everything) < max(args.sizes) + args.new:
         raise SystemExit(f"the demo database gives only {len(everything)} lookup facts")
-    rows, update = [], None
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            pairs = everything[:size]
-            mome = train(Path(tmp) / f"experts-{size}", pairs, "experts", args.expert_rank, args)
-            rows.append(mome)
-            print(json.dumps(mome), flush=True)
-            if not args.skip_single:
-                single = train(Path(tmp) / f"single-{size}", pairs, "memory",
-                               min(args.max_rank, args.expert_rank * mome["experts"]), args)  # same total rank
-                rows.append(single)
-                print(json.dumps(single), flush=True)
-        largest = max(args.sizes)
-        if args.new:
-            update = add_new_facts(Path(tmp) / f"experts-{largest}" / "run", everything[:largest],
-                                   everything[largest:largest + args.new])
-            full = next(r for r in rows if r["method"] == "experts" and r["facts"] == largest)
-            update["share_of_full_retrain"] = update["seconds"] / full["seconds"]
-            print(json.dumps(update), flush=True)
+    with contextlib.ExitStack() as stack:
+        work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        try:
+            rows, update = measure(everything, args, work, Sitting(args.stop_after))
+        except NotDone as stopped:
+            print(f"not done yet: {stopped}; run the same command again to go on", flush=True)
+            return 3
+    largest = max(args.sizes)
     lines = ["| facts | method | rank | recall | training time | time per fact |", "|---|---|---|---|---|---|"]
     for r in rows:
         name = f"memory experts ({r['experts']})" if r["method"] == "experts" else "one adapter"

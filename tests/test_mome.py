@@ -13,6 +13,7 @@ from engine.mome.off_topic import OFF_TOPIC_PROMPTS
 from engine.mome.router import Router
 from engine.project import ProjectStore
 from engine.qa.generate import generate_template_pairs
+from engine.tune.events import EventLog
 
 
 def test_kmeans_separates_clear_clusters():
@@ -23,6 +24,16 @@ def test_kmeans_separates_clear_clusters():
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     labels = kmeans(vectors, 2)
     assert len(set(labels[:20])) == 1 and len(set(labels[20:])) == 1 and labels[0] != labels[20]
+
+
+def test_experts_named_after_tables_whatever_their_names():
+    """Table names become folders, peft adapter names and GGUF file names: no dots, spaces or slashes."""
+    from engine.qa.pairs import QAPair
+
+    tables = ["Order Details", "sales.2024", "sales_2024", "a/b"]
+    pairs = [QAPair(f"q{i}", "a", kind="schema", id=i + 1, tables=t) for i, t in enumerate(tables)]
+    names = [e.name for e in partition(pairs, np.eye(4), max_per_expert=5)]
+    assert sorted(names) == ["Order_Details", "a_b", "sales_2024", "sales_2024_2"]
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +340,89 @@ def test_database_change_makes_facts_stale_and_update_plans_only_what_changed(de
     with ProjectStore(project) as store:
         assert store.get_pair(products.id).answer == "56"
         assert store.get_pair(customers.id).answer.endswith(" customers"), "an unchanged fact keeps its wording"
+
+
+def test_experts_trained_together_learn_only_from_their_own_facts(tmp_path, tiny_model_dir):
+    """Experts sharing a batch: a step on one expert's facts changes that expert's adapter and no
+    other's, so grouping experts (on a GPU) trains each exactly on what it holds."""
+    import time
+
+    import torch
+
+    from engine.mome.expert_batch import ExpertBatchRecipe
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import EventLog
+
+    rows = _fact_rows(8)
+    _write(tmp_path / "facts.jsonl", rows)
+    members = {"first": [r["id"] for r in rows[:4]], "second": [r["id"] for r in rows[4:]]}
+    config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(tmp_path / "group"),
+                        model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1)
+    recipe = ExpertBatchRecipe(config, members, {n: tmp_path / n for n in members},
+                               EventLog(None, stream=None))
+    recipe.setup()
+    recipe.started = time.monotonic()  # what train() sets before its first step
+
+    def weights(name: str) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in recipe.model.named_parameters() if f".{name}." in k}
+
+    before = {name: weights(name) for name in members}
+    assert all(len(w) > 0 for w in before.values())
+    first_only = [i for i, e in enumerate(recipe.examples) if e.fact_id in members["first"]]
+    recipe._train_step(first_only)
+    changed = {name: any(not torch.equal(v, before[name][k]) for k, v in weights(name).items()) for name in members}
+    assert changed == {"first": True, "second": False}
+    recipe._train_step(list(range(len(recipe.examples))))  # a mixed batch trains both
+    assert any(not torch.equal(v, before["second"][k]) for k, v in weights("second").items())
+    recipe.cleanup()
+
+
+class _StopAt(EventLog):
+    """Writes the run's STOP file once training reaches a step, as the Stop button does."""
+
+    def __init__(self, path, stop_file, step: int) -> None:
+        super().__init__(path, stream=None)
+        self.stop_file, self.at = stop_file, step
+
+    def emit(self, event, **fields):
+        if event == "step" and fields.get("step", 0) >= self.at:
+            self.stop_file.touch()
+        return super().emit(event, **fields)
+
+
+def test_experts_trained_together_stop_resume_and_recall_every_fact(tmp_path, tiny_model_dir):
+    from engine.mome.experts import ExpertSet
+    from engine.eval.evaluate import open_predictor
+    from engine.qa.chat_format import PromptContext
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import EventLog, read_events
+    from engine.tune.run import run_tuning
+
+    rows = _fact_rows(18)
+    _write(tmp_path / "facts.jsonl", rows)
+    run = tmp_path / "run"
+    config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(run), model=str(tiny_model_dir),
+                        method="experts", expert_size=6, experts_at_once=3, learning_rate=3e-3, batch_size=6,
+                        max_steps=400, recall_every=3, checkpoint_every=10_000)
+    first = run_tuning(config, events=_StopAt(tmp_path / "events.jsonl", run / "STOP", step=5))
+    assert first["status"] == "stopped"
+    assert all(e.status == "pending" for e in ExpertSet.load(run).experts)
+    (run / "STOP").unlink()
+    result = run_tuning(TuneConfig.load(run / "config.json"), resume=True,
+                        events=EventLog(tmp_path / "events.jsonl", stream=None))
+    assert result["status"] == "finished" and result["recall"] == 1.0, result
+
+    events = read_events(tmp_path / "events.jsonl")
+    started = [e for e in events if e["event"] == "expert_started"]
+    assert [e["experts_together"] for e in started] == [3, 3] and started[1]["resumed_from_step"] >= 5
+    assert started[1]["facts"] == 18, "one loop over the three experts' facts"
+    manifest = ExpertSet.load(run)
+    assert all(e.status == "trained" and e.recall == 1.0 for e in manifest.experts)
+    assert all((e.adapter(run) / "adapter_config.json").exists() for e in manifest.experts)
+
+    owner = manifest.owner_of()
+    predictor = open_predictor(str(run), "experts")  # each expert's adapter alone answers its facts
+    context = PromptContext(config.database_name, config.dialect)
+    for row in rows[:6]:
+        assert predictor.predict(_ask(row, context), 24).strip() == row["answer"]
+        assert predictor.last_route.experts == [owner[row["id"]]]

@@ -1,5 +1,6 @@
 """Mixture of memory experts: one small LoRA adapter per group of facts, each trained with the
-memory-tuning recipe until its own facts are recalled, one after another in the same child process.
+memory-tuning recipe until its own facts are recalled, in the same child process: one after another,
+or on a GPU several at once in shared batches (engine.mome.expert_batch).
 
 Why: one adapter holding every fact gets slower to train and its facts interfere as they grow; with
 experts, training cost follows the facts being learned, and new or changed facts retrain only the
@@ -8,6 +9,8 @@ experts they touch (`update_experts`). The run folder holds:
     experts.json        the experts: fact ids, status, recall, steps, seconds (the manifest)
     vectors.npz         the base model's embedding of every fact question (the router's memory)
     experts/NAME/       a normal memory-tuning run per expert (facts.jsonl, events, adapter/)
+    groups/FIRST/       experts trained together (on a GPU): the group's data, events and checkpoint;
+                        each expert's adapter, facts and scores still go to experts/NAME/
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngramError
+from engine.mome.expert_batch import MEMBERS, ExpertBatchRecipe, can_train_together, same_group
 from engine.mome.partition import embed_questions, partition
 from engine.mome.router import Router
 from engine.qa.pairs import QAPair
@@ -31,6 +35,7 @@ from engine.tune.recipe import STOP_FILE
 
 MANIFEST = "experts.json"
 VECTORS = "vectors.npz"
+GROUPS = "groups"  # experts trained together: each group's run (data, events, checkpoint)
 
 
 @dataclass
@@ -125,28 +130,31 @@ class BaseEmbedder:
 
 
 class _ExpertEvents(EventLog):
-    """An expert's run events, passed to the whole run's log: renamed where they would end the whole
-    run (started/finished/stopped/failed), steps counted from the run's start, and shares of facts
-    memorized or recalled given over all facts so the plots read as one run."""
+    """The run events of an expert (or of experts trained together), passed to the whole run's log:
+    renamed where they would end the whole run (started/finished/stopped/failed), steps counted from
+    the run's start, and shares of facts memorized or recalled given over all facts so the plots read
+    as one run. `index`: experts trained before these; `together`: how many these are."""
 
     RENAMED = {"started": "expert_started", "finished": "expert_finished", "stopped": "expert_stopped",
                "failed": "expert_failed", "checkpoint": "expert_checkpoint"}
 
-    def __init__(self, parent: EventLog, expert: ExpertRecord, index: int, count: int, steps_before: int,
+    def __init__(self, parent: EventLog, experts: list[ExpertRecord], index: int, count: int, steps_before: int,
                  facts_before: int, total_facts: int) -> None:
         super().__init__(None, stream=None)
-        self.parent, self.expert, self.index, self.count = parent, expert, index, count
+        self.parent, self.index, self.count = parent, index, count
+        self.name = ", ".join(e.name for e in experts)
+        self.together, self.facts = len(experts), sum(len(e.fact_ids) for e in experts)
         self.steps_before, self.facts_before, self.total_facts = steps_before, facts_before, total_facts
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
-        fields.update(expert=self.expert.name, expert_index=self.index, experts=self.count)
+        fields.update(expert=self.name, expert_index=self.index, experts=self.count, experts_together=self.together)
         if isinstance(fields.get("step"), int):
             fields["expert_step"] = fields["step"]
             fields["step"] += self.steps_before
         if event in ("step", "epoch") and "facts_memorized" in fields:
             fields["memorized"] = (self.facts_before + fields["facts_memorized"]) / self.total_facts
         elif event in ("step", "epoch") and "memorized" in fields:
-            mine = fields["memorized"] * len(self.expert.fact_ids)
+            mine = fields["memorized"] * self.facts
             fields["memorized"] = (self.facts_before + mine) / self.total_facts
         if event == "recall":
             fields["recalled"] += self.facts_before
@@ -176,50 +184,89 @@ class ExpertTraining:
         self.manifest = plan_experts(self.config, list(self.pairs.values()), self.out)
 
     def train(self) -> dict[str, Any]:
-        from engine.tune.device import pick_device
-        from engine.tune.run import run_tuning
+        from engine.tune.device import default_experts_at_once, pick_device
 
         cfg, out, manifest = self.config, self.out, self.manifest
         started = time.monotonic()
         total = sum(len(e.fact_ids) for e in manifest.experts)
         pending = [e for e in manifest.experts if e.status != "trained"]
         self.step = sum(e.steps for e in manifest.experts if e.status == "trained")
-        self.events.emit("started", run=str(out), method="experts", device=pick_device(cfg.device).describe(),
+        device = pick_device(cfg.device)
+        together = cfg.experts_at_once or default_experts_at_once(device.device)
+        if together > 1 and can_train_together(cfg):
+            together = 1
+        self.events.emit("started", run=str(out), method="experts", device=device.describe(),
                          facts=total, experts=len(manifest.experts), experts_to_train=len(pending),
-                         resumed_from_step=self.step if self.resume else None)
+                         experts_at_once=together, resumed_from_step=self.step if self.resume else None)
         session = {"experts_trained": [], "started": time.time()}
-        for index, expert in enumerate(manifest.experts):
-            if expert.status == "trained":
-                continue
+        for first in range(0, len(pending), together):
+            group = pending[first:first + together]
             if (out / STOP_FILE).exists():
                 return self._stopped(session)
             remaining = cfg.max_minutes - (time.monotonic() - started) / 60 if cfg.max_minutes else 0
             if cfg.max_minutes and remaining <= 0:
                 break
-            folder = expert.folder(out)
-            resume_expert = self.resume and (folder / "checkpoint" / "state.pt").exists()
-            if not resume_expert:
-                folder.mkdir(parents=True, exist_ok=True)
-                D.write_run_data([self.pairs[i] for i in expert.fact_ids], folder / "facts.jsonl")
-            sub = replace(cfg, method="memory", data=str(folder / "facts.jsonl"), output_dir=str(folder),
-                          max_minutes=max(remaining, 1e-3) if cfg.max_minutes else 0)
-            done_facts = sum(round((e.recall or 0) * len(e.fact_ids)) for e in manifest.experts if e.status == "trained")
-            log = _ExpertEvents(self.events, expert, index, len(manifest.experts), self.step, done_facts, total)
-            result = run_tuning(sub, resume=resume_expert, events=log, stop_file=out / STOP_FILE)
-            expert.steps = int(result.get("step") or expert.steps)
-            expert.seconds = float(result.get("elapsed_s") or 0.0)
-            self.step += expert.steps
+            sub = replace(cfg, method="memory", max_minutes=max(remaining, 1e-3) if cfg.max_minutes else 0)
+            trained = manifest.trained()
+            done_facts = sum(round((e.recall or 0) * len(e.fact_ids)) for e in trained)
+            log = _ExpertEvents(self.events, group, len(trained), len(manifest.experts), self.step, done_facts, total)
+            result = self._train_one(group[0], sub, log) if len(group) == 1 else self._train_group(group, sub, log)
+            steps = int(result.get("step") or 0)
+            for expert in group:
+                expert.steps = steps or expert.steps
+                expert.seconds = float(result.get("elapsed_s") or 0.0)
+            self.step += steps
             if result["status"] == "stopped":
                 manifest.save(out)
                 return self._stopped(session)
             if result["status"] == "failed":
-                expert.status, expert.reason = "failed", result["reason"]
+                for expert in group:
+                    expert.status, expert.reason = "failed", result["reason"]
                 manifest.save(out)
-                raise EngramError(f"memory expert {expert.name}: {result['reason']}")
-            expert.status, expert.recall, expert.reason = "trained", result.get("recall"), result.get("reason", "")
-            session["experts_trained"].append(expert.name)
+                raise EngramError(f"memory expert {log.name}: {result['reason']}")
+            recall = result.get("expert_recall") or {group[0].name: result.get("recall")}
+            for expert in group:
+                expert.status, expert.recall, expert.reason = "trained", recall[expert.name], result.get("reason", "")
+                session["experts_trained"].append(expert.name)
             manifest.save(out)
         return self._finished(session, started, total)
+
+    def _train_one(self, expert: ExpertRecord, config: TuneConfig, log: EventLog) -> dict[str, Any]:
+        """One expert alone: a normal memory-tuning run in its folder."""
+        from engine.tune.run import run_tuning
+
+        folder = expert.folder(self.out)
+        resume = self.resume and (folder / "checkpoint" / "state.pt").exists()
+        if not resume:
+            folder.mkdir(parents=True, exist_ok=True)
+            D.write_run_data([self.pairs[i] for i in expert.fact_ids], folder / "facts.jsonl")
+        sub = replace(config, data=str(folder / "facts.jsonl"), output_dir=str(folder))
+        return run_tuning(sub, resume=resume, events=log, stop_file=self.out / STOP_FILE)
+
+    def _train_group(self, group: list[ExpertRecord], config: TuneConfig, log: EventLog) -> dict[str, Any]:
+        """Experts trained together (engine.mome.expert_batch): the group's run in RUN/groups/FIRST,
+        each expert's adapter written to its own folder. A stopped group resumes if it is still the
+        same experts with the same facts."""
+        from engine.tune.device import default_batch_size, pick_device
+        from engine.tune.run import run_tuning
+
+        members = {e.name: list(e.fact_ids) for e in group}
+        folder = self.out / GROUPS / group[0].name
+        resume = self.resume and (folder / "checkpoint" / "state.pt").exists() and same_group(folder, members)
+        if not resume:
+            _clear_run(folder)
+            folder.mkdir(parents=True)
+            for expert in group:
+                expert.folder(self.out).mkdir(parents=True, exist_ok=True)
+                D.write_run_data([self.pairs[i] for i in expert.fact_ids], expert.folder(self.out) / "facts.jsonl")
+            D.write_run_data([self.pairs[i] for e in group for i in e.fact_ids], folder / "facts.jsonl")
+            (folder / MEMBERS).write_text(json.dumps(members))
+        per_expert = config.batch_size or default_batch_size(pick_device(config.device).device)
+        sub = replace(config, data=str(folder / "facts.jsonl"), output_dir=str(folder),
+                      batch_size=per_expert * len(group))  # each expert's share of a step as when alone
+        job = ExpertBatchRecipe(sub, members, {e.name: e.folder(self.out) for e in group}, log, resume=resume,
+                                stop_file=self.out / STOP_FILE)
+        return run_tuning(sub, resume=resume, events=log, job=job)
 
     def _stopped(self, session: dict) -> dict[str, Any]:
         self._record(session)

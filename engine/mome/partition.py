@@ -4,6 +4,7 @@ base model itself (mean-pooled last hidden states), so no extra model is needed.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -62,7 +63,8 @@ def partition(pairs: list[QAPair], embeddings: np.ndarray, max_per_expert: int =
     by_table: dict[str, list[int]] = defaultdict(list)
     for index, pair in enumerate(pairs):
         by_table[(pair.tables or "general").split(",")[0] or "general"].append(index)
-    experts = []
+    experts: list[Expert] = []
+    taken: set[str] = set()
     for table, indices in sorted(by_table.items()):
         k = -(-len(indices) // max_per_expert)
         labels = kmeans(embeddings[indices], k, seed) if k > 1 else np.zeros(len(indices), dtype=int)
@@ -71,6 +73,20 @@ def partition(pairs: list[QAPair], embeddings: np.ndarray, max_per_expert: int =
             if not members:
                 continue
             centre = embeddings[members].mean(0)
-            experts.append(Expert(f"{table}-{j}" if k > 1 else table, [pairs[i].id for i in members],
-                                  centre / max(np.linalg.norm(centre), 1e-9)))
+            name = _unique(safe_name(f"{table}-{j}" if k > 1 else table), taken)
+            experts.append(Expert(name, [pairs[i].id for i in members], centre / max(np.linalg.norm(centre), 1e-9)))
     return experts
+
+
+def safe_name(text: str) -> str:
+    """An expert name usable as a folder, a peft adapter name and a GGUF file name: a table called
+    "Order Details" or "sales.2024" becomes Order_Details / sales_2024."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "general"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate

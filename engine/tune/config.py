@@ -28,6 +28,8 @@ class TuneConfig:
     method: str = _help("'memory': train until every fact is recalled; 'instruction': fixed epochs; "
                         "'experts': memory experts, one small adapter per group of facts and a router", "memory")
     expert_size: int = _help("Memory experts: most facts one expert holds", 40)
+    experts_at_once: int = _help("Memory experts trained together, their facts in the same batches (each "
+                                 "through its own adapter); 0: by device (1 on a CPU, 8 on a GPU)", 0)
     router_threshold: float = _help("Memory experts: least question similarity for an expert to answer "
                                     "(below it the base model answers)", 0.5)
     lora_r: int = _help("LoRA rank: capacity of the adapter", 16)
@@ -63,6 +65,8 @@ class TuneConfig:
         if self.regularization not in REGULARIZATION:
             raise ValueError(f"TuneConfig.regularization must be one of {', '.join(REGULARIZATION)}; "
                              f"got {self.regularization!r}")
+        if self.experts_at_once < 0:
+            raise ValueError(f"TuneConfig.experts_at_once must be 0 (by device) or more; got {self.experts_at_once}")
         if self.batch_size < 0:
             raise ValueError(f"TuneConfig.batch_size must be 0 (by device) or more; got {self.batch_size}")
         for name in ("lora_r", "lora_alpha", "max_seq_len", "recall_every", "epochs",

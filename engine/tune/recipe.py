@@ -51,15 +51,18 @@ class StopRequested(Exception):
     pass
 
 
-def answer_losses(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def answer_losses(model, batch: dict[str, torch.Tensor], adapter_names: list[str] | None = None) -> torch.Tensor:
     """Mean answer-token cross-entropy per example. Logits are computed only over the span of
-    positions that predict answer tokens (transformers' `logits_to_keep`), not the whole prompt."""
+    positions that predict answer tokens (transformers' `logits_to_keep`), not the whole prompt.
+    `adapter_names`: one LoRA adapter per example (peft's mixed-adapter batch), for experts trained
+    together."""
     labels = batch["labels"]
     has_label = labels != D.IGNORE
     positions = has_label.any(dim=0).nonzero().flatten()
     start, stop = int(positions[0]) - 1, int(positions[-1])  # logits at t predict token t+1
     keep = torch.arange(start, stop, device=labels.device)
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep)
+    routing = {"adapter_names": adapter_names} if adapter_names else {}
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep, **routing)
     targets = labels[:, start + 1:stop + 1]
     token_loss = F.cross_entropy(out.logits.float().transpose(1, 2), targets, ignore_index=D.IGNORE,
                                  reduction="none")
@@ -118,7 +121,7 @@ class MemoryTuningRecipe:
             [t.strip() for t in cfg.target_modules.split(",") if t.strip()]
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=targets, task_type="CAUSAL_LM")
-        self.model = get_peft_model(base, lora)
+        self.model = self._with_adapters(base, lora, get_peft_model)
         if not cfg.load_in_4bit:  # on its device before the base model answers the regularization prompts
             self.model.to(self.accelerator.device)
         # 3) data: facts, and regularization examples answered by the base model itself
@@ -152,6 +155,14 @@ class MemoryTuningRecipe:
         self.events.emit("started", run=str(self.out), device=self.plan.describe(), method=cfg.method,
                          facts=len(self.examples), trainable_params=trainable,
                          batch_size=cfg.batch_size, processes=self.accelerator.num_processes, resumed_from_step=self.step if self.resume else None)
+
+    def _with_adapters(self, base, lora, get_peft_model):
+        """The trainable model: one LoRA adapter (several in `engine.mome.expert_batch`)."""
+        return get_peft_model(base, lora)
+
+    def _adapters_for(self, examples: list[D.Example]) -> list[str] | None:
+        """The adapter each example goes through; None: the one adapter for all."""
+        return None
 
     def _regularization_examples(self) -> list[D.Example]:
         """The base model's own greedy answers to general prompts (cached in the run folder)."""
@@ -275,9 +286,9 @@ class MemoryTuningRecipe:
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.model.train()
+        self._train_mode()
         with self.accelerator.autocast():
-            losses = answer_losses(self.model, batch)
+            losses = answer_losses(self.model, batch, self._adapters_for(examples))
             loss = losses.mean()
             if self.reg_examples:
                 loss = loss + cfg.regularization_weight * self._regularization_loss()
@@ -303,6 +314,9 @@ class MemoryTuningRecipe:
                              memorized=memorized / len(self.examples), facts_memorized=memorized,
                              max_fact_loss=max(v for v in self.fact_loss.values()), elapsed_s=elapsed,
                              eta_s=self._eta(elapsed, memorized), memory_mb=memory_mb(self.plan.device))
+
+    def _train_mode(self) -> None:
+        self.model.train()
 
     def _regularization_loss(self) -> torch.Tensor:
         cfg = self.config
@@ -340,8 +354,9 @@ class MemoryTuningRecipe:
         return None
 
     # -- recall --------------------------------------------------------------------------------------
-    def _greedy(self, model, prompts: list[list[int]], max_new: int) -> list[str]:
-        """Greedy completions of token-id prompts, batched with left padding."""
+    def _greedy(self, model, prompts: list[list[int]], max_new: int, adapter_names: list[str] | None = None) -> list[str]:
+        """Greedy completions of token-id prompts, batched with left padding (`adapter_names`: one
+        adapter per prompt)."""
         pad = self.tokenizer.pad_token_id
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), pad, dtype=torch.long)
@@ -350,9 +365,10 @@ class MemoryTuningRecipe:
             ids[row, width - len(p):] = torch.tensor(p)
             mask[row, width - len(p):] = 1
         device = self.accelerator.device
+        routing = {"adapter_names": adapter_names} if adapter_names else {}
         with torch.no_grad():
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new,
-                                 do_sample=False, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id)
+                                 do_sample=False, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, **routing)
         return [self.tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out]
 
     def recall(self, indices: list[int] | None = None, batch_size: int = 16) -> dict[int, bool]:
@@ -365,7 +381,7 @@ class MemoryTuningRecipe:
         for start in range(0, len(mine), batch_size):
             chunk = [self.examples[i] for i in mine[start:start + batch_size]]
             longest = max(len(e.answer_ids) for e in chunk)
-            texts = self._greedy(model, [e.prompt_ids for e in chunk], longest + 2)
+            texts = self._greedy(model, [e.prompt_ids for e in chunk], longest + 2, self._adapters_for(chunk))
             results += [(e.fact_id, t == e.answer.strip()) for e, t in zip(chunk, texts)]
         if self.accelerator.num_processes > 1:
             results = self.accelerator.gather_for_metrics(results, use_gather_object=True)
@@ -415,8 +431,6 @@ class MemoryTuningRecipe:
             raise StopRequested()
 
     def _save_checkpoint(self) -> None:
-        from peft import get_peft_model_state_dict
-
         self.accelerator.wait_for_everyone()
         if not self.main:
             return
@@ -426,7 +440,7 @@ class MemoryTuningRecipe:
             "recall_step": self.recall_step, "recall_step_checked": self.recall_step_checked,
             "recheck_wait": self.recheck_wait, "missed": sorted(self.missed),
             "elapsed": self.elapsed_before + time.monotonic() - self.started, "tokens_seen": self.tokens_seen,
-            "adapter": get_peft_model_state_dict(self.accelerator.unwrap_model(self.model)),
+            "adapter": self._adapter_state(),
             "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
         }
         folder = self.out / CHECKPOINT
@@ -436,14 +450,22 @@ class MemoryTuningRecipe:
         partial.replace(folder / "state.pt")  # atomic: a crash never leaves a half checkpoint
         self.events.emit("checkpoint", step=self.step, path=str(folder))
 
-    def _load_checkpoint(self) -> None:
+    def _adapter_state(self) -> dict[str, Any]:
+        from peft import get_peft_model_state_dict
+
+        return get_peft_model_state_dict(self.accelerator.unwrap_model(self.model))
+
+    def _load_adapter_state(self, state: dict[str, Any]) -> None:
         from peft import set_peft_model_state_dict
 
+        set_peft_model_state_dict(self.accelerator.unwrap_model(self.model), state)
+
+    def _load_checkpoint(self) -> None:
         path = self.out / CHECKPOINT / "state.pt"
         if not path.exists():
             raise FileNotFoundError(f"No checkpoint to resume from in {self.out}")
         state = torch.load(path, map_location="cpu", weights_only=False)
-        set_peft_model_state_dict(self.accelerator.unwrap_model(self.model), state["adapter"])
+        self._load_adapter_state(state["adapter"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         for name in ("step", "epoch", "position", "epoch_plan", "fact_loss", "recalled", "last_recall",

@@ -14,8 +14,8 @@ from engine.errors import EngramError
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
 
-OOM_ADVICE = ("out of memory: lower batch_size or max_seq_len, use a smaller model, or (on CUDA) "
-              "set load_in_4bit")
+OOM_ADVICE = ("out of memory: lower batch_size or max_seq_len (memory experts: experts_at_once), use a "
+              "smaller model, or (on CUDA) set load_in_4bit")
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -23,13 +23,17 @@ def _is_oom(error: BaseException) -> bool:
 
 
 def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None = None,
-               stop_file: Path | None = None) -> dict[str, Any]:
+               stop_file: Path | None = None, job: Any = None) -> dict[str, Any]:
+    """`job`: a recipe built by the caller (memory experts trained together); by default the config's
+    method picks it."""
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         config.save(out / "config.json")
     log = events or EventLog(out / "events.jsonl")
-    if config.method == "experts":
+    if job is not None:
+        pass
+    elif config.method == "experts":
         from engine.mome.experts import ExpertTraining
 
         job = ExpertTraining(config, log, resume=resume)

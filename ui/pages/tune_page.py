@@ -64,6 +64,8 @@ class TunePage(QWidget):
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
         self.expert_size = spin_box(2, 10_000, defaults.expert_size)
+        self.experts_at_once = spin_box(0, 64, defaults.experts_at_once)
+        self.experts_at_once.setSpecialValueText("by device")  # 0: 1 on a CPU, 8 on a GPU
         self.lora_r = spin_box(1, 256, defaults.lora_r)
         self.batch_size = spin_box(0, 512, defaults.batch_size)
         self.batch_size.setSpecialValueText("by device")  # 0: 4 on a CPU, 10 on a GPU
@@ -83,6 +85,7 @@ class TunePage(QWidget):
                                    ("Max minutes", self.max_minutes, "max_minutes"),
                                    ("Epochs (instruction)", self.epochs, "epochs"),
                                    ("Facts per expert (experts)", self.expert_size, "expert_size"),
+                                   ("Experts at once (experts)", self.experts_at_once, "experts_at_once"),
                                    ("Regularization", self.regularization, "regularization")):
             widget.setToolTip(HELP[key])
             form.addRow(label, widget)
@@ -191,7 +194,8 @@ class TunePage(QWidget):
                           learning_rate=self.lr.value(), batch_size=self.batch_size.value(),
                           loss_threshold=self.threshold.value(), max_steps=self.max_steps_box.value(),
                           max_minutes=self.max_minutes.value(), epochs=self.epochs.value(),
-                          regularization=self.regularization.currentText(), expert_size=self.expert_size.value())
+                          regularization=self.regularization.currentText(), expert_size=self.expert_size.value(),
+                          experts_at_once=self.experts_at_once.value())
 
     # -- run control -----------------------------------------------------------------------------
     def start(self, run_dir: str | Path | None = None) -> None:
@@ -310,7 +314,8 @@ class TunePage(QWidget):
             self.stats.setText(f"{_describe(event)} · {_duration(event.get('elapsed_s') or 0)}"
                                + (f" · {event['tokens_per_s']:.0f} tokens/s" if event.get("tokens_per_s") else ""))
         if kind in ("expert_started", "expert_finished"):
-            done = event["expert_index"] + (kind == "expert_finished")
+            together = event.get("experts_together", 1)
+            done = event["expert_index"] + (together if kind == "expert_finished" else 0)
             self.expert_label.setText(f"Memory experts: {done} of {event['experts']} trained · "
                                       + (f"now training {event['expert']} ({event.get('facts')} facts)"
                                          if kind == "expert_started" else f"{event['expert']} done"))
@@ -388,10 +393,15 @@ def _describe(event: dict) -> str:
     kind = event.get("event")
     if kind == "started" and event.get("method") == "experts":
         return (f"Started memory experts on {event.get('device')}: {event.get('facts')} facts in "
-                f"{event.get('experts')} experts, {event.get('experts_to_train')} to train")
+                f"{event.get('experts')} experts, {event.get('experts_to_train')} to train"
+                + (f", {event['experts_at_once']} at a time" if event.get("experts_at_once", 1) > 1 else ""))
     if kind == "started":
         return (f"Started on {event.get('device')}: {event.get('facts')} facts, "
                 f"{event.get('trainable_params'):,} trainable parameters")
+    if kind == "expert_started" and event.get("experts_together", 1) > 1:
+        first, together = event["expert_index"] + 1, event["experts_together"]
+        return (f"Experts {first}–{first + together - 1}/{event['experts']} trained together "
+                f"({event['expert']}): {event.get('facts')} facts")
     if kind == "expert_started":
         return f"Expert {event['expert_index'] + 1}/{event['experts']} '{event['expert']}': {event.get('facts')} facts"
     if kind == "expert_finished":
