@@ -426,3 +426,32 @@ def test_experts_trained_together_stop_resume_and_recall_every_fact(tmp_path, ti
     for row in rows[:6]:
         assert predictor.predict(_ask(row, context), 24).strip() == row["answer"]
         assert predictor.last_route.experts == [owner[row["id"]]]
+
+
+def test_experts_too_many_together_for_memory_go_on_fewer_at_a_time(tmp_path, tiny_model_dir, monkeypatch):
+    """Out of memory with a group of experts (a big model on a small GPU): the same experts are trained
+    in smaller groups, down to one at a time, instead of the run failing."""
+    import torch
+
+    from engine.mome.expert_batch import ExpertBatchRecipe
+    from engine.mome.experts import ExpertSet
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import read_events
+    from engine.tune.run import run_tuning
+
+    def no_room(self, indices):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(ExpertBatchRecipe, "_train_step", no_room)
+    rows = _fact_rows(6)
+    _write(tmp_path / "facts.jsonl", rows)
+    run = tmp_path / "run"
+    config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(run), model=str(tiny_model_dir),
+                        method="experts", expert_size=2, experts_at_once=2, learning_rate=3e-3, batch_size=2,
+                        max_steps=300, recall_every=3, checkpoint_every=10_000)
+    result = run_tuning(config, events=EventLog(tmp_path / "events.jsonl", stream=None))
+    assert result["status"] == "finished" and result["recall"] == 1.0, result
+    assert all(e.status == "trained" for e in ExpertSet.load(run).experts)
+    events = read_events(tmp_path / "events.jsonl")
+    assert [e["experts_at_once"] for e in events if e["event"] == "experts_at_once"] == [1]
+    assert [e["experts_together"] for e in events if e["event"] == "expert_started"] == [2, 1, 1, 1]

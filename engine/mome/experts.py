@@ -199,8 +199,8 @@ class ExpertTraining:
                          facts=total, experts=len(manifest.experts), experts_to_train=len(pending),
                          experts_at_once=together, resumed_from_step=self.step if self.resume else None)
         session = {"experts_trained": [], "started": time.time()}
-        for first in range(0, len(pending), together):
-            group = pending[first:first + together]
+        while pending:
+            group = pending[:together]
             if (out / STOP_FILE).exists():
                 return self._stopped(session)
             remaining = cfg.max_minutes - (time.monotonic() - started) / 60 if cfg.max_minutes else 0
@@ -211,6 +211,10 @@ class ExpertTraining:
             done_facts = sum(round((e.recall or 0) * len(e.fact_ids)) for e in trained)
             log = _ExpertEvents(self.events, group, len(trained), len(manifest.experts), self.step, done_facts, total)
             result = self._train_one(group[0], sub, log) if len(group) == 1 else self._train_group(group, sub, log)
+            if result["status"] == "failed" and result.get("kind") == "oom" and len(group) > 1:
+                together = len(group) // 2  # a group too big for the GPU: smaller groups, same experts
+                self.events.emit("experts_at_once", experts_at_once=together, reason="out of memory", step=self.step)
+                continue
             steps = int(result.get("step") or 0)
             for expert in group:
                 expert.steps = steps or expert.steps
@@ -229,6 +233,7 @@ class ExpertTraining:
                 expert.status, expert.recall, expert.reason = "trained", recall[expert.name], result.get("reason", "")
                 session["experts_trained"].append(expert.name)
             manifest.save(out)
+            pending = pending[len(group):]
         return self._finished(session, started, total)
 
     def _train_one(self, expert: ExpertRecord, config: TuneConfig, log: EventLog) -> dict[str, Any]:

@@ -398,6 +398,8 @@ def _describe(event: dict) -> str:
     if kind == "started":
         return (f"Started on {event.get('device')}: {event.get('facts')} facts, "
                 f"{event.get('trainable_params'):,} trainable parameters")
+    if kind == "experts_at_once":
+        return f"Out of memory with experts trained together: going on {event['experts_at_once']} at a time"
     if kind == "expert_started" and event.get("experts_together", 1) > 1:
         first, together = event["expert_index"] + 1, event["experts_together"]
         return (f"Experts {first}–{first + together - 1}/{event['experts']} trained together "
@@ -405,8 +407,11 @@ def _describe(event: dict) -> str:
     if kind == "expert_started":
         return f"Expert {event['expert_index'] + 1}/{event['experts']} '{event['expert']}': {event.get('facts')} facts"
     if kind == "expert_finished":
-        return (f"Expert '{event['expert']}' done ({event.get('reason')}) after {event.get('expert_step')} steps: "
+        noun = "Experts" if event.get("experts_together", 1) > 1 else "Expert"
+        return (f"{noun} '{event['expert']}' done ({event.get('reason')}) after {event.get('expert_step')} steps: "
                 f"recall {event.get('recall') or 0:.0%}")
+    if kind == "expert_failed":
+        return f"Expert(s) '{event['expert']}' failed: {event.get('reason')}"
     if kind == "recall":
         return f"Step {event['step']}: exact recall {event['recalled']}/{event['total']} ({event['recall']:.0%})"
     if kind == "epoch":
