@@ -108,20 +108,24 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting) -> tuple[di
 
 def train(folder: Path, pairs: list[QAPair], method: str, rank: int, args, sitting: Sitting) -> dict:
     """One run to full recall (or its budget). LoRA alpha grows with the rank up to 16 and then stays at
-    32 (the default config's scale): at rank 32 with alpha 64 the one adapter diverged at lr 2e-3 (loss
-    back up to 7 after step 500, nothing memorized), which measured the learning rate, not the method."""
+    32 (the default config's scale). At lr 2e-3 the one adapter (rank 32, 100 row facts) diverged with
+    alpha 64 and with alpha 32 alike (docs/benchmarks.md): --single-lr / --single-clip give it a stable
+    setting, so the comparison measures the method, not a learning rate."""
     folder.mkdir(parents=True, exist_ok=True)
     D.write_run_data(pairs, folder / "facts.jsonl")
     config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model="bundled",
                         database_name="lumen", method=method, expert_size=args.expert_size,
                         experts_at_once=args.experts_at_once, lora_r=rank, lora_alpha=2 * min(rank, 16),
-                        batch_size=args.batch_size, learning_rate=2e-3, max_steps=0, max_minutes=args.minutes,
+                        batch_size=args.batch_size, max_steps=0, max_minutes=args.minutes,
+                        learning_rate=args.single_lr if method == "memory" else 2e-3,
+                        max_grad_norm=args.single_clip if method == "memory" else 0.0,
                         recall_every=2, checkpoint_every=100, log_every=10)
     result, seconds = train_or_resume(config, folder / "events.jsonl", sitting)
     return {"method": method, "facts": len(pairs), "rank": rank, "recall": result.get("recall"),
             "status": result.get("status"), "reason": result.get("reason"), "seconds": seconds,
             "seconds_per_fact": seconds / len(pairs), "experts": result.get("experts"),
-            "experts_at_once": args.experts_at_once}
+            "experts_at_once": args.experts_at_once, "learning_rate": config.learning_rate,
+            "max_grad_norm": config.max_grad_norm}
 
 
 def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitting) -> dict:
@@ -226,6 +230,9 @@ def main() -> int:
                         help="minutes of training in this sitting; then checkpoint and exit 3 (0: no limit)")
     parser.add_argument("--new", type=int, default=100, help="facts added to the largest memory afterwards")
     parser.add_argument("--skip-single", action="store_true")
+    parser.add_argument("--single-lr", type=float, default=2e-3, help="the one adapter's learning rate "
+                        "(the experts keep 2e-3): at rank 32 on 100 row facts 2e-3 diverged")
+    parser.add_argument("--single-clip", type=float, default=0.0, help="the one adapter's gradient-norm clip (0: none)")
     parser.add_argument("--out", default=None, help="folder for mome-scaling.md / .png / .json")
     parser.add_argument("--replot", default=None, help="only redraw the PNG from a mome-scaling.json")
     args = parser.parse_args()
