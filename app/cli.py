@@ -490,16 +490,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _model_label(spec: str | None) -> str:
     """How a model shows in reports: the file, or the run folder an adapter / experts run belongs to."""
-    if not spec or spec == "bundled":
+    from engine.eval.evaluate import model_kind
+
+    kind = model_kind(spec)
+    if kind == "bundled":
         return "bundled"
     path = Path(spec)
-    if path.is_dir() and (path / "adapter_config.json").is_file():
+    if kind == "adapter":
         return f"{path.parent.name} (transformers)"
-    if path.is_dir() and (path / "experts.json").is_file():
+    if kind == "experts-run":
         return f"{path.name} (memory experts, transformers)"
-    from engine.mome.inference import is_experts_export
-
-    if is_experts_export(path):
+    if kind == "experts-export":
         folder = path.parent if path.is_file() else path
         return f"{folder.parent.name} (memory experts)"
     return path.name

@@ -149,18 +149,25 @@ def _write(path, rows) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def _experts_config(folder, rows: list[dict], model_dir, **settings):
+    """A memory-experts run of the tiny model on `rows` (written to FOLDER/facts.jsonl) into FOLDER/run:
+    18 facts in 3 experts of 6 by default."""
+    from engine.tune.config import TuneConfig
+
+    _write(folder / "facts.jsonl", rows)
+    settings = {"expert_size": 6, "batch_size": 6, "max_steps": 400, **settings}
+    return TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model=str(model_dir),
+                      method="experts", learning_rate=3e-3, recall_every=3, checkpoint_every=10_000, **settings)
+
+
 @pytest.fixture(scope="module")
 def experts_run(tmp_path_factory, tiny_model_dir):
-    from engine.tune.config import TuneConfig
     from engine.tune.events import EventLog
     from engine.tune.run import run_tuning
 
     folder = tmp_path_factory.mktemp("experts")
     rows = _fact_rows(18)
-    _write(folder / "facts.jsonl", rows)
-    config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model=str(tiny_model_dir),
-                        method="experts", expert_size=6, learning_rate=3e-3, batch_size=6, max_steps=400,
-                        recall_every=3, checkpoint_every=10_000)
+    config = _experts_config(folder, rows, tiny_model_dir)
     result = run_tuning(config, events=EventLog(folder / "events.jsonl", stream=None))
     return folder, config, rows, result
 
@@ -399,11 +406,8 @@ def test_experts_trained_together_stop_resume_and_recall_every_fact(tmp_path, ti
     from engine.tune.run import run_tuning
 
     rows = _fact_rows(18)
-    _write(tmp_path / "facts.jsonl", rows)
     run = tmp_path / "run"
-    config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(run), model=str(tiny_model_dir),
-                        method="experts", expert_size=6, experts_at_once=3, learning_rate=3e-3, batch_size=6,
-                        max_steps=400, recall_every=3, checkpoint_every=10_000)
+    config = _experts_config(tmp_path, rows, tiny_model_dir, experts_at_once=3)
     first = run_tuning(config, events=_StopAt(tmp_path / "events.jsonl", run / "STOP", step=5))
     assert first["status"] == "stopped"
     assert all(e.status == "pending" for e in ExpertSet.load(run).experts)
@@ -435,7 +439,6 @@ def test_experts_too_many_together_for_memory_go_on_fewer_at_a_time(tmp_path, ti
 
     from engine.mome.expert_batch import ExpertBatchRecipe
     from engine.mome.experts import ExpertSet
-    from engine.tune.config import TuneConfig
     from engine.tune.events import read_events
     from engine.tune.run import run_tuning
 
@@ -443,12 +446,9 @@ def test_experts_too_many_together_for_memory_go_on_fewer_at_a_time(tmp_path, ti
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(ExpertBatchRecipe, "_train_step", no_room)
-    rows = _fact_rows(6)
-    _write(tmp_path / "facts.jsonl", rows)
     run = tmp_path / "run"
-    config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(run), model=str(tiny_model_dir),
-                        method="experts", expert_size=2, experts_at_once=2, learning_rate=3e-3, batch_size=2,
-                        max_steps=300, recall_every=3, checkpoint_every=10_000)
+    config = _experts_config(tmp_path, _fact_rows(6), tiny_model_dir, expert_size=2, experts_at_once=2,
+                             batch_size=2, max_steps=300)
     result = run_tuning(config, events=EventLog(tmp_path / "events.jsonl", stream=None))
     assert result["status"] == "finished" and result["recall"] == 1.0, result
     assert all(e.status == "trained" for e in ExpertSet.load(run).experts)

@@ -88,20 +88,36 @@ class TransformersPredictor:
         pass
 
 
+def model_kind(spec: str | None) -> str:
+    """What a model the user named is: 'bundled', 'adapter' (a run's adapter folder), 'experts-run' (a
+    memory-experts run folder), 'experts-export' (its exported folder or experts-gguf.json) or 'gguf'."""
+    if not spec or spec == "bundled":
+        return "bundled"
+    path = Path(spec)
+    if path.is_dir() and (path / "adapter_config.json").is_file():
+        return "adapter"
+    if path.is_dir() and (path / "experts.json").is_file():
+        return "experts-run"
+    from engine.mome.inference import is_experts_export
+
+    return "experts-export" if is_experts_export(path) else "gguf"
+
+
 def open_predictor(spec: str | None, name: str) -> Predictor:
     """The model the user picked, ready to evaluate: 'bundled', a GGUF file or an exported memory-
     experts folder (llama.cpp); a run's adapter folder or a memory-experts run folder (transformers
     and peft, the reference before export)."""
-    path = Path(spec) if spec and spec != "bundled" else None
-    if path is not None and path.is_dir() and (path / "experts.json").is_file():
+    kind = model_kind(spec)
+    if kind == "experts-run":
         from engine.mome.inference import TransformersExperts
 
-        return TransformersExperts(path, name=name)
-    if path is not None and path.is_dir() and (path / "adapter_config.json").is_file():
+        return TransformersExperts(Path(spec), name=name)
+    if kind == "adapter":
         from engine.models.locate import resolve_model
         from engine.tune.config import TuneConfig
         from engine.tune.model_loading import hf_folder_for
 
+        path = Path(spec)
         run_config = TuneConfig.load(path.parent / "config.json")
         return TransformersPredictor(hf_folder_for(resolve_model(run_config.model)), path, name=name)
     return LlamaPredictor(spec, name=name)

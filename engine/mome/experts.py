@@ -95,16 +95,23 @@ def load_vectors(run_dir: Path) -> dict[int, np.ndarray]:
         return {int(i): v for i, v in zip(data["ids"], data["vectors"])}
 
 
+def expert_facts(run_dir: Path, manifest: ExpertSet) -> dict[str, list[QAPair]]:
+    """Each trained expert's facts, as it was trained on them (kept in its folder)."""
+    return {e.name: D.load_pairs(e.folder(run_dir) / "facts.jsonl") for e in manifest.trained()}
+
+
 def build_router(run_dir: Path, manifest: ExpertSet | None = None, top_k: int = 1,
-                 off_topic_vectors: np.ndarray | None = None) -> Router:
+                 off_topic_vectors: np.ndarray | None = None,
+                 facts: dict[str, list[QAPair]] | None = None) -> Router:
     """The router over the trained experts: each expert scored by its closest fact question (embedding
-    and words; the words come from the facts each expert was trained on, kept in its folder). With
-    `off_topic_vectors` (engine.mome.off_topic embedded by the base model), questions closer to those
-    than to an expert's facts go to the base model."""
+    and words; the words come from the facts each expert was trained on: `facts`, read from the
+    experts' folders when not given). With `off_topic_vectors` (engine.mome.off_topic embedded by the
+    base model), questions closer to those than to an expert's facts go to the base model."""
     manifest = manifest or ExpertSet.load(run_dir)
     vectors = load_vectors(run_dir)
     experts = manifest.trained()
-    questions = {p.id: p.question for e in experts for p in D.load_pairs(e.folder(run_dir) / "facts.jsonl")}
+    facts = facts if facts is not None else expert_facts(run_dir, manifest)
+    questions = {p.id: p.question for pairs in facts.values() for p in pairs}
     return Router([e.name for e in experts], [np.stack([vectors[i] for i in e.fact_ids]) for e in experts],
                   threshold=manifest.threshold, top_k=top_k,
                   fact_questions=[[questions[i] for i in e.fact_ids] for e in experts],
@@ -184,7 +191,7 @@ class ExpertTraining:
         self.manifest = plan_experts(self.config, list(self.pairs.values()), self.out)
 
     def train(self) -> dict[str, Any]:
-        from engine.tune.device import default_experts_at_once, pick_device
+        from engine.tune.device import default_batch_size, default_experts_at_once, pick_device
 
         cfg, out, manifest = self.config, self.out, self.manifest
         started = time.monotonic()
@@ -206,7 +213,8 @@ class ExpertTraining:
             remaining = cfg.max_minutes - (time.monotonic() - started) / 60 if cfg.max_minutes else 0
             if cfg.max_minutes and remaining <= 0:
                 break
-            sub = replace(cfg, method="memory", max_minutes=max(remaining, 1e-3) if cfg.max_minutes else 0)
+            sub = replace(cfg, method="memory", max_minutes=max(remaining, 1e-3) if cfg.max_minutes else 0,
+                          batch_size=cfg.batch_size or default_batch_size(device.device))  # per expert
             trained = manifest.trained()
             done_facts = sum(round((e.recall or 0) * len(e.fact_ids)) for e in trained)
             log = _ExpertEvents(self.events, group, len(trained), len(manifest.experts), self.step, done_facts, total)
@@ -243,16 +251,19 @@ class ExpertTraining:
         folder = expert.folder(self.out)
         resume = self.resume and (folder / "checkpoint" / "state.pt").exists()
         if not resume:
-            folder.mkdir(parents=True, exist_ok=True)
-            D.write_run_data([self.pairs[i] for i in expert.fact_ids], folder / "facts.jsonl")
+            self._write_facts(expert)
         sub = replace(config, data=str(folder / "facts.jsonl"), output_dir=str(folder))
         return run_tuning(sub, resume=resume, events=log, stop_file=self.out / STOP_FILE)
+
+    def _write_facts(self, expert: ExpertRecord) -> None:
+        """The facts an expert is trained on, in its folder (what routing and export read later)."""
+        expert.folder(self.out).mkdir(parents=True, exist_ok=True)
+        D.write_run_data([self.pairs[i] for i in expert.fact_ids], expert.folder(self.out) / "facts.jsonl")
 
     def _train_group(self, group: list[ExpertRecord], config: TuneConfig, log: EventLog) -> dict[str, Any]:
         """Experts trained together (engine.mome.expert_batch): the group's run in RUN/groups/FIRST,
         each expert's adapter written to its own folder. A stopped group resumes if it is still the
         same experts with the same facts."""
-        from engine.tune.device import default_batch_size, pick_device
         from engine.tune.run import run_tuning
 
         members = {e.name: list(e.fact_ids) for e in group}
@@ -262,13 +273,11 @@ class ExpertTraining:
             _clear_run(folder)
             folder.mkdir(parents=True)
             for expert in group:
-                expert.folder(self.out).mkdir(parents=True, exist_ok=True)
-                D.write_run_data([self.pairs[i] for i in expert.fact_ids], expert.folder(self.out) / "facts.jsonl")
+                self._write_facts(expert)
             D.write_run_data([self.pairs[i] for e in group for i in e.fact_ids], folder / "facts.jsonl")
             (folder / MEMBERS).write_text(json.dumps(members))
-        per_expert = config.batch_size or default_batch_size(pick_device(config.device).device)
         sub = replace(config, data=str(folder / "facts.jsonl"), output_dir=str(folder),
-                      batch_size=per_expert * len(group))  # each expert's share of a step as when alone
+                      batch_size=config.batch_size * len(group))  # each expert's share of a step as when alone
         job = ExpertBatchRecipe(sub, members, {e.name: e.folder(self.out) for e in group}, log, resume=resume,
                                 stop_file=self.out / STOP_FILE)
         return run_tuning(sub, resume=resume, events=log, job=job)

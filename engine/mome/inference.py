@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.errors import EngramError
-from engine.mome.experts import BaseEmbedder, ExpertSet, build_router
+from engine.mome.experts import BaseEmbedder, ExpertSet, build_router, expert_facts
 from engine.mome.off_topic import OFF_TOPIC_PROMPTS
 from engine.mome.router import Route
 from engine.qa.chat_format import request_kind
-from engine.tune import data as D
 from engine.tune.config import TuneConfig
 
 EXPORTED = "experts-gguf.json"
@@ -44,10 +43,10 @@ class ExpertRouting:
             raise EngramError(f"{self.run_dir} has no trained memory experts yet")
         self.config = TuneConfig.load(self.run_dir / "config.json")
         self.embedder = embedder or BaseEmbedder(self.config)
-        self.router = build_router(self.run_dir, self.manifest, off_topic_vectors=self.embedder(OFF_TOPIC_PROMPTS))
-        self.kinds = {e.name: {"sql" if p.kind == "sql" else "fact" for p in D.load_pairs(e.folder(self.run_dir) /
-                                                                                          "facts.jsonl")}
-                      for e in self.manifest.trained()}
+        facts = expert_facts(self.run_dir, self.manifest)
+        self.router = build_router(self.run_dir, self.manifest, off_topic_vectors=self.embedder(OFF_TOPIC_PROMPTS),
+                                   facts=facts)
+        self.kinds = {name: {"sql" if p.kind == "sql" else "fact" for p in pairs} for name, pairs in facts.items()}
 
     def route(self, question: str, kind: str | None = None) -> Route:
         """The expert for a question; with a request `kind` ('sql' or 'fact'), only among the experts

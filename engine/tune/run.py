@@ -22,6 +22,17 @@ def _is_oom(error: BaseException) -> bool:
     return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(error).lower()
 
 
+def _job_for(config: TuneConfig, log: EventLog, resume: bool, stop_file: Path | None):
+    """The job a config's method runs: memory experts, or the memory-tuning recipe."""
+    if config.method == "experts":
+        from engine.mome.experts import ExpertTraining
+
+        return ExpertTraining(config, log, resume=resume)
+    from engine.tune.recipe import MemoryTuningRecipe
+
+    return MemoryTuningRecipe(config, log, resume=resume, stop_file=stop_file)
+
+
 def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None = None,
                stop_file: Path | None = None, job: Any = None) -> dict[str, Any]:
     """`job`: a recipe built by the caller (memory experts trained together); by default the config's
@@ -31,16 +42,7 @@ def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None
     if not resume:
         config.save(out / "config.json")
     log = events or EventLog(out / "events.jsonl")
-    if job is not None:
-        pass
-    elif config.method == "experts":
-        from engine.mome.experts import ExpertTraining
-
-        job = ExpertTraining(config, log, resume=resume)
-    else:
-        from engine.tune.recipe import MemoryTuningRecipe
-
-        job = MemoryTuningRecipe(config, log, resume=resume, stop_file=stop_file)
+    job = job or _job_for(config, log, resume, stop_file)
     try:
         job.setup()
         return job.train()
