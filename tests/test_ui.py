@@ -223,6 +223,14 @@ def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir)
     print(f"longest event-loop gap while training: {longest} ms")
     assert longest < 250, f"the UI froze for {longest} ms"
 
+    page.model_choice.setCurrentIndex(page.model_choice.findData("bundled"))
+    page.max_steps_box.setValue(2000)
+    page.method.setCurrentText("experts")
+    page._load_history_item(page.history.item(0))  # a double-click on the finished run
+    assert (page.model_choice.currentData(), page.method.currentText()) == (str(tiny_model_dir), "memory")
+    assert (page.max_steps_box.value(), page.batch_size.value()) == (6, 4), "the form shows that run's settings"
+    assert len(page.loss_series.x) == 6
+
 
 def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     """Generate → approve → tune (tiny model) → export → ask the SQL agent → evaluate base vs tuned."""
@@ -302,6 +310,8 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     assert "2 of 2 trained" in tune.expert_label.text()
     log = tune.log.toPlainText()
     assert "Started memory experts" in log and "Expert 2/2" in log
+    assert not [line for line in log.splitlines() if line.startswith("{")], "every event is told in words"
+    assert "Checkpoint of 'customers' saved" in log and "Finished (converged)" in tune.stats.text()
     assert "experts" in tune.history.item(0).text()
     experts_dir = store.path.parent / "experts-run" / "experts"
 

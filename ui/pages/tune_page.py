@@ -74,6 +74,8 @@ class TunePage(QWidget):
         self.lr = double_box(1e-6, 0.5, defaults.learning_rate, 5)
         self.threshold = double_box(1e-5, 5.0, defaults.loss_threshold, 4)
         self.max_minutes = double_box(0, 10_000, defaults.max_minutes, 1)
+        for budget in (self.max_steps_box, self.max_minutes):
+            budget.setSpecialValueText("no limit")
         self.regularization = QComboBox()
         self.regularization.addItems(["none", "mix", "kl"])
         form = QFormLayout()
@@ -197,6 +199,23 @@ class TunePage(QWidget):
                           regularization=self.regularization.currentText(), expert_size=self.expert_size.value(),
                           experts_at_once=self.experts_at_once.value())
 
+    def show_settings(self, config: TuneConfig) -> None:
+        """Fill the form with a past run's settings, so a run viewed from the history can be run again
+        with a change or two."""
+        model = self.model_choice.findData(config.model)
+        if model < 0:
+            self.model_choice.insertItem(0, Path(config.model).name, config.model)
+            model = 0
+        self.model_choice.setCurrentIndex(model)
+        self.method.setCurrentText(config.method)
+        self.regularization.setCurrentText(config.regularization)
+        for box, value in ((self.lora_r, config.lora_r), (self.lr, config.learning_rate),
+                           (self.batch_size, config.batch_size), (self.threshold, config.loss_threshold),
+                           (self.max_steps_box, config.max_steps), (self.max_minutes, config.max_minutes),
+                           (self.epochs, config.epochs), (self.expert_size, config.expert_size),
+                           (self.experts_at_once, config.experts_at_once)):
+            box.setValue(value)
+
     # -- run control -----------------------------------------------------------------------------
     def start(self, run_dir: str | Path | None = None) -> None:
         from engine.tune.prepare import prepare_run
@@ -308,9 +327,10 @@ class TunePage(QWidget):
         if kind == "recall":
             self.recall_series.add(event["step"], event["recall"])
             self._dirty = True
-        if kind in ("finished", "stopped") and event.get("memorized") is not None:
+        share = event.get("memorized", event.get("recall"))  # an experts run reports its recall
+        if kind in ("finished", "stopped") and share is not None:
             # the last step event can be a few steps before the end: show where the run really ended
-            self.progress.setValue(round(100 * event["memorized"]))
+            self.progress.setValue(round(100 * share))
             self.stats.setText(f"{_describe(event)} · {_duration(event.get('elapsed_s') or 0)}"
                                + (f" · {event['tokens_per_s']:.0f} tokens/s" if event.get("tokens_per_s") else ""))
         if kind in ("expert_started", "expert_finished"):
@@ -376,6 +396,8 @@ class TunePage(QWidget):
         store = self.state.store  # a resume or update of this run is recorded under its own id
         self.run_id = next((r["id"] for r in store.runs() if r["folder"] == str(folder)), None) if store else None
         self._reset_view()
+        if (self.run_dir / "config.json").exists():
+            self.show_settings(TuneConfig.load(self.run_dir / "config.json"))
         for event in read_events(self.run_dir / "events.jsonl"):
             self.on_event(event)
         self.redraw()
@@ -418,6 +440,10 @@ def _describe(event: dict) -> str:
         return f"Epoch {event['epoch']}: {event['memorized']:.0%} below threshold, max fact loss {event['max_fact_loss']:.4f}"
     if kind == "checkpoint":
         return f"Checkpoint saved at step {event['step']}"
+    if kind == "expert_checkpoint":
+        return f"Checkpoint of '{event['expert']}' saved at step {event['step']}"
+    if kind == "expert_stopped":
+        return f"'{event['expert']}' stopped at step {event['step']}"
     if kind == "finished":
         return f"Finished ({event['reason']}) at step {event['step']}: recall {event.get('recall') or 0:.0%}"
     if kind == "stopped":
