@@ -384,6 +384,41 @@ def test_experts_trained_together_learn_only_from_their_own_facts(tmp_path, tiny
     recipe.cleanup()
 
 
+def test_experts_trained_together_roll_back_as_a_group_after_a_divergence(tmp_path, tiny_model_dir):
+    """A group that diverges goes back to its best epoch: every expert's adapter as it was then, and an
+    expert found done since then is trained again (its kept adapter had not memorized yet)."""
+    import time
+
+    import torch
+
+    from engine.mome.expert_batch import ExpertBatchRecipe
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import EventLog
+
+    rows = _fact_rows(8)
+    _write(tmp_path / "facts.jsonl", rows)
+    members = {"first": [r["id"] for r in rows[:4]], "second": [r["id"] for r in rows[4:]]}
+    config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(tmp_path / "group"),
+                        model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1)
+    recipe = ExpertBatchRecipe(config, members, {n: tmp_path / n for n in members}, EventLog(None, stream=None))
+    recipe.setup()
+    recipe.started = time.monotonic()
+    everything = list(range(len(recipe.examples)))
+    recipe._train_step(everything)
+    assert not recipe._watch_divergence(2.0), "the first epoch is kept"
+    kept = {k: v.detach().clone() for k, v in recipe.model.named_parameters() if "lora_" in k}
+    recipe._train_step(everything)
+    for fact_id in members["first"]:  # "first" memorized since the kept epoch
+        recipe.fact_loss[fact_id], recipe.recalled[fact_id] = 0.001, True
+    recipe.done = recipe._experts_done()
+    assert recipe.done == {"first"}
+    assert recipe._watch_divergence(9.5), "4x the best mean fact loss: diverged"
+    now = dict(recipe.model.named_parameters())
+    assert all(torch.equal(now[k], v) for k, v in kept.items()), "both experts as at the kept epoch"
+    assert recipe.done == set() and recipe._lr() == 1.5e-3
+    recipe.cleanup()
+
+
 class _StopAt(EventLog):
     """Writes the run's STOP file once training reaches a step, as the Stop button does."""
 

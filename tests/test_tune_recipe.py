@@ -112,6 +112,53 @@ def test_stop_then_resume_gives_the_same_curve(tmp_path, tiny_model_dir):
         assert b[step] == pytest.approx(a[step], rel=1e-4, abs=1e-5), step
 
 
+class BlowsUpHalfway(MemoryTuningRecipe):
+    """Once the mean fact loss is below 1, the adapter's weights get a large random kick: the loss
+    explodes, as in the one-adapter runs that diverged at lr 2e-3 (docs/benchmarks.md)."""
+
+    kicked_at: int | None = None
+
+    def _train_step(self, indices):
+        losses = list(self.fact_loss.values())
+        if self.kicked_at is None and sum(losses) / len(losses) < 1.0:
+            generator = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                for name, weight in self.model.named_parameters():
+                    if "lora_B" in name:
+                        weight.add_(torch.randn(weight.shape, generator=generator) * 0.5)
+            self.kicked_at = self.step
+        super()._train_step(indices)
+
+
+def test_a_run_that_diverges_goes_back_to_its_best_epoch_with_half_the_learning_rate(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, learning_rate=3e-3)
+    recipe = BlowsUpHalfway(config, _quiet(tmp_path))
+    recipe.setup()
+    result = recipe.train()
+    recipe.cleanup()
+    events = read_events(tmp_path / "events.jsonl")
+    assert recipe.kicked_at is not None
+    [diverged] = [e for e in events if e["event"] == "diverged"]
+    assert diverged["back_to_step"] <= recipe.kicked_at < diverged["step"]
+    assert diverged["learning_rate"] == pytest.approx(1.5e-3)
+    after = [e for e in events if e["event"] == "step" and e["step"] > diverged["step"]]
+    assert after and all(e["lr"] == pytest.approx(1.5e-3) for e in after)
+    next_epoch = next(e for e in events if e["event"] == "epoch" and e["step"] > diverged["step"])
+    assert next_epoch["mean_fact_loss"] < diverged["mean_fact_loss"] / 4, "training went on from the kept adapter"
+    assert result["reason"] == "converged" and result["recall"] == 1.0
+
+
+def test_without_roll_back_the_kick_is_trained_through(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, learning_rate=3e-3, rollback_on_divergence=False, max_steps=80)
+    recipe = BlowsUpHalfway(config, _quiet(tmp_path))
+    recipe.setup()
+    recipe.train()
+    recipe.cleanup()
+    events = read_events(tmp_path / "events.jsonl")
+    assert recipe.kicked_at is not None and not [e for e in events if e["event"] == "diverged"]
+    assert all(e["lr"] == pytest.approx(3e-3) for e in events if e["event"] == "step" and e["step"] > config.warmup_steps)
+
+
 def test_instruction_mode_runs_fixed_epochs(tmp_path, tiny_model_dir):
     config = _config(tmp_path, tiny_model_dir, n_facts=16, method="instruction", epochs=2)
     result = run_tuning(config, events=_quiet(tmp_path))

@@ -232,6 +232,18 @@ def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir)
     assert len(page.loss_series.x) == 6
 
 
+def test_tune_page_tells_a_divergence_and_shows_the_lower_learning_rate(window):
+    page = window.tune_page
+    page.on_event({"event": "step", "step": 270, "epoch": 90, "loss": 0.02, "lr": 0.003, "memorized": 0.4})
+    page.on_event({"event": "diverged", "step": 279, "epoch": 93, "mean_fact_loss": 5.8146,
+                   "best_mean_fact_loss": 0.0208, "back_to_step": 276, "learning_rate": 0.0015})
+    page.on_event({"event": "step", "step": 280, "epoch": 93, "loss": 0.03, "lr": 0.0015, "memorized": 0.4})
+    assert page.log.toPlainText().splitlines()[-1] == (
+        "Step 279: the loss diverged (mean fact loss 5.815, best 0.021): back to step 276's adapter with "
+        "learning rate 0.0015")
+    assert list(page.lr_series.y) == [0.003, 0.0015]
+
+
 def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     """Generate → approve → tune (tiny model) → export → ask the SQL agent → evaluate base vs tuned."""
     from engine.qa.pairs import QAPair

@@ -75,6 +75,10 @@ class ExpertBatchRecipe(MemoryTuningRecipe):
         super()._recall_check(every_fact)
         self.done = self._experts_done()
 
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        super()._restore(snapshot)
+        self.done = self._experts_done()  # an expert done since the kept epoch is trained again
+
     def _plan_epoch(self) -> list[list[int]]:
         """The epoch without the facts of experts already done: their adapters are frozen from then on.
         Unlike facts in one adapter, experts cannot disturb each other, so nothing needs revisiting."""

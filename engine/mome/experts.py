@@ -158,6 +158,8 @@ class _ExpertEvents(EventLog):
         if isinstance(fields.get("step"), int):
             fields["expert_step"] = fields["step"]
             fields["step"] += self.steps_before
+        if isinstance(fields.get("back_to_step"), int):  # a roll-back after a divergence
+            fields["back_to_step"] += self.steps_before
         if event in ("step", "epoch") and "facts_memorized" in fields:
             fields["memorized"] = (self.facts_before + fields["facts_memorized"]) / self.total_facts
         elif event in ("step", "epoch") and "memorized" in fields:

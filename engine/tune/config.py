@@ -41,6 +41,9 @@ class TuneConfig:
     weight_decay: float = _help("AdamW weight decay", 0.0)
     max_grad_norm: float = _help("Clip the gradient norm to this (0: no clipping); tames loss spikes but "
                                  "slows memorization", 0.0)
+    rollback_on_divergence: bool = _help(
+        "Memory mode: when the mean fact loss jumps far above its best (the run diverged), go back to the "
+        "adapter of that best epoch and halve the learning rate", True)
     batch_size: int = _help("Examples per optimizer step (per process); 0: by device (4 on a CPU, 10 on a GPU)", 0)
     max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
     loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)

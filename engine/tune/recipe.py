@@ -11,7 +11,9 @@ commits to the exact answer. The loop:
 3) every `recall_every` full passes' worth of steps (and whenever all losses are below threshold) greedy decoding checks
    exact-match recall of every fact; the run converges when all facts are below threshold *and*
    recalled;
-4) budgets (steps, minutes), a stop request (STOP file or SIGTERM/SIGINT) and failures end the run
+4) a run that diverges (the mean fact loss jumps far above its best) goes back to the adapter and
+   optimizer of its best epoch with half the learning rate;
+5) budgets (steps, minutes), a stop request (STOP file or SIGTERM/SIGINT) and failures end the run
    with a checkpoint and an event saying why.
 
 "instruction" mode is plain fine-tuning for comparison: every fact every epoch, a fixed number of
@@ -23,6 +25,7 @@ per-fact losses and recall results are gathered, only the main process writes fi
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 import random
@@ -45,6 +48,9 @@ from engine.tune.regularization import GENERAL_PROMPTS
 
 STOP_FILE = "STOP"
 CHECKPOINT = "checkpoint"
+# the run diverged when its mean fact loss is above both of these, relative to the best epoch's mean
+DIVERGED_RATIO = 4.0
+DIVERGED_MARGIN = 1.0
 
 
 class StopRequested(Exception):
@@ -80,6 +86,18 @@ def kl_to_base(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     tuned = model(**kwargs).logits[:, :-1].float()
     kl = F.kl_div(F.log_softmax(tuned, -1), F.log_softmax(base, -1), log_target=True, reduction="none").sum(-1)
     return (kl * mask).sum() / mask.sum().clamp(min=1)
+
+
+def _on_cpu(value: Any) -> Any:
+    """A copy of a nested state with every tensor cloned to the CPU: a snapshot that costs no GPU
+    memory and that later training cannot change."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return copy.deepcopy(value)
 
 
 class MemoryTuningRecipe:
@@ -148,6 +166,8 @@ class MemoryTuningRecipe:
         self.missed: set[int] = set()  # facts below the loss threshold that greedy decoding got wrong
         self.elapsed_before = 0.0
         self.tokens_seen = 0
+        self.lr_scale = 1.0  # halved at each roll-back after a divergence
+        self.best: dict[str, Any] | None = None  # the epoch with the lowest mean fact loss (in memory only)
         if self.resume:
             self._load_checkpoint()
         self.tokens_at_start = self.tokens_seen
@@ -210,9 +230,11 @@ class MemoryTuningRecipe:
                 self.epoch += 1
                 self.epoch_plan = None
                 memorized = self._memorized_count()
+                mean_loss = sum(self.fact_loss.values()) / len(self.fact_loss)
                 self.events.emit("epoch", epoch=self.epoch, step=self.step, memorized=memorized / len(self.examples),
-                                 max_fact_loss=max(self.fact_loss.values()),
-                                 mean_fact_loss=sum(self.fact_loss.values()) / len(self.fact_loss))
+                                 max_fact_loss=max(self.fact_loss.values()), mean_fact_loss=mean_loss)
+                if self._watch_divergence(mean_loss):
+                    memorized = self._memorized_count()
                 # 3) stop conditions
                 if cfg.method == "instruction":
                     if self.epoch >= cfg.epochs:
@@ -275,7 +297,7 @@ class MemoryTuningRecipe:
         if cfg.method == "instruction":
             total = max(1, cfg.epochs * math.ceil(len(self.examples) / cfg.batch_size))
             return cfg.learning_rate * warm * max(0.0, 1 - self.step / total)
-        return cfg.learning_rate * warm
+        return cfg.learning_rate * warm * self.lr_scale
 
     def _train_step(self, indices: list[int]) -> None:
         cfg = self.config
@@ -352,6 +374,40 @@ class MemoryTuningRecipe:
         if cfg.max_minutes and self.elapsed_before + time.monotonic() - self.started >= cfg.max_minutes * 60:
             return "time budget"
         return None
+
+    # -- divergence -----------------------------------------------------------------------------------
+    def _watch_divergence(self, mean_loss: float) -> bool:
+        """At a constant learning rate a memory run can blow up late: 100 row facts in one rank-32
+        adapter at lr 2e-3 went from 43% memorized to none at step 775, gradient clipping or not
+        (docs/benchmarks.md). Keep the adapter and optimizer of the epoch with the lowest mean fact loss;
+        when the mean jumps far above it, go back there with half the learning rate instead of losing
+        the run. True when it rolled back."""
+        cfg = self.config
+        if cfg.method != "memory" or not cfg.rollback_on_divergence or math.isinf(mean_loss):
+            return False
+        best = self.best
+        if best is not None and mean_loss > max(DIVERGED_RATIO * best["mean_loss"],
+                                                best["mean_loss"] + DIVERGED_MARGIN):
+            self._restore(best)
+            self.lr_scale /= 2
+            self.events.emit("diverged", step=self.step, epoch=self.epoch, mean_fact_loss=mean_loss,
+                             best_mean_fact_loss=best["mean_loss"], back_to_step=best["step"],
+                             learning_rate=cfg.learning_rate * self.lr_scale)
+            return True
+        if best is None or mean_loss < best["mean_loss"]:
+            self.best = {"mean_loss": mean_loss, "step": self.step,
+                         "adapter": _on_cpu(self._adapter_state()), "optimizer": _on_cpu(self.optimizer.state_dict()),
+                         "fact_loss": dict(self.fact_loss), "recalled": dict(self.recalled),
+                         "missed": set(self.missed)}
+        return False
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        """The adapter, optimizer moments and per-fact scores of a kept epoch (its step count stays: the
+        steps since were trained and count in budgets and plots)."""
+        self._load_adapter_state(snapshot["adapter"])
+        self.optimizer.load_state_dict(_on_cpu(snapshot["optimizer"]))  # a copy: Adam updates its state in place
+        self.fact_loss, self.recalled = dict(snapshot["fact_loss"]), dict(snapshot["recalled"])
+        self.missed = set(snapshot["missed"])
 
     # -- recall --------------------------------------------------------------------------------------
     def _greedy(self, model, prompts: list[list[int]], max_new: int, adapter_names: list[str] | None = None) -> list[str]:
@@ -438,7 +494,7 @@ class MemoryTuningRecipe:
             "step": self.step, "epoch": self.epoch, "position": self.position, "epoch_plan": self.epoch_plan,
             "fact_loss": self.fact_loss, "recalled": self.recalled, "last_recall": self.last_recall,
             "recall_step": self.recall_step, "recall_step_checked": self.recall_step_checked,
-            "recheck_wait": self.recheck_wait, "missed": sorted(self.missed),
+            "recheck_wait": self.recheck_wait, "missed": sorted(self.missed), "lr_scale": self.lr_scale,
             "elapsed": self.elapsed_before + time.monotonic() - self.started, "tokens_seen": self.tokens_seen,
             "adapter": self._adapter_state(),
             "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -473,6 +529,7 @@ class MemoryTuningRecipe:
             setattr(self, name, state[name])
         self.recheck_wait = state.get("recheck_wait", 0)  # absent in checkpoints of older versions
         self.missed = set(state.get("missed", []))
+        self.lr_scale = state.get("lr_scale", 1.0)
         self.elapsed_before = state["elapsed"]
         stop_file = self.out / STOP_FILE
         if stop_file.exists():

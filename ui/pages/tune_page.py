@@ -440,6 +440,10 @@ def _describe(event: dict) -> str:
         return f"Epoch {event['epoch']}: {event['memorized']:.0%} below threshold, max fact loss {event['max_fact_loss']:.4f}"
     if kind == "checkpoint":
         return f"Checkpoint saved at step {event['step']}"
+    if kind == "diverged":
+        return (f"Step {event['step']}: the loss diverged (mean fact loss {event['mean_fact_loss']:.3f}, best "
+                f"{event['best_mean_fact_loss']:.3f}): back to step {event['back_to_step']}'s adapter with "
+                f"learning rate {event['learning_rate']:.2g}")
     if kind == "expert_checkpoint":
         return f"Checkpoint of '{event['expert']}' saved at step {event['step']}"
     if kind == "expert_stopped":
