@@ -26,6 +26,25 @@ def test_kmeans_separates_clear_clusters():
     assert len(set(labels[:20])) == 1 and len(set(labels[20:])) == 1 and labels[0] != labels[20]
 
 
+def test_no_expert_holds_more_facts_than_allowed_however_the_questions_cluster():
+    """Row facts of one table are near-identical questions ("email of customer C0001"): k-means alone
+    put 100 of them in one expert and 7 in another at "at most 50"."""
+    from engine.qa.pairs import QAPair
+
+    rng = np.random.default_rng(0)
+    crowd = rng.normal([5, 0, 0], 0.05, (45, 3))  # most questions look alike
+    rest = rng.normal([0, 5, 0], 0.05, (5, 3))
+    vectors = np.concatenate([crowd, rest])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert max(np.bincount(kmeans(vectors, 3))) > 20, "unconstrained, one cluster takes the crowd"
+    pairs = [QAPair(f"q{i}", "a", kind="data", id=i + 1, tables="customers") for i in range(50)]
+    experts = partition(pairs, vectors, max_per_expert=20)
+    assert len(experts) == 3 and all(len(e.pair_ids) <= 20 for e in experts)
+    assert sorted(i for e in experts for i in e.pair_ids) == list(range(1, 51))
+    rest_ids = set(range(46, 51))
+    assert any(rest_ids <= set(e.pair_ids) for e in experts), "the distinct questions still share an expert"
+
+
 def test_experts_named_after_tables_whatever_their_names():
     """Table names become folders, peft adapter names and GGUF file names: no dots, spaces or slashes."""
     from engine.qa.pairs import QAPair

@@ -38,8 +38,10 @@ def embed_questions(model, tokenizer, questions: list[str], batch_size: int = 16
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-9)
 
 
-def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25) -> np.ndarray:
-    """Cluster labels for unit vectors by spherical k-means (k-means++ seeding)."""
+def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25, capacity: int | None = None) -> np.ndarray:
+    """Cluster labels for unit vectors by spherical k-means (k-means++ seeding). With `capacity`, no
+    cluster gets more than that many vectors (k * capacity must hold them all): plain k-means put 100
+    of 1,000 row facts in one cluster and 7 in another, far from "at most 50 per expert"."""
     rng = np.random.default_rng(seed)
     centres = [vectors[rng.integers(len(vectors))]]
     for _ in range(1, k):
@@ -49,12 +51,31 @@ def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25) -> 
     centres = np.stack(centres)
     labels = np.zeros(len(vectors), dtype=int)
     for _ in range(iterations):
-        labels = np.argmax(vectors @ centres.T, axis=1)
+        labels = np.argmax(vectors @ centres.T, axis=1) if capacity is None else \
+            _assign_with_capacity(vectors @ centres.T, capacity)
         for j in range(k):
             members = vectors[labels == j]
             if len(members):
                 centre = members.mean(0)
                 centres[j] = centre / max(np.linalg.norm(centre), 1e-9)
+    return labels
+
+
+def _assign_with_capacity(similarity: np.ndarray, capacity: int) -> np.ndarray:
+    """Each vector to the most similar centre that still has room, the closest pairs first."""
+    count, k = similarity.shape
+    if k * capacity < count:
+        raise ValueError(f"{k} clusters of at most {capacity} cannot hold {count} vectors")
+    labels = np.full(count, -1)
+    room = np.full(k, capacity)
+    assigned = 0
+    for flat in np.argsort(-similarity, axis=None, kind="stable"):
+        row, centre = divmod(int(flat), k)
+        if labels[row] < 0 and room[centre]:
+            labels[row], room[centre] = centre, room[centre] - 1
+            assigned += 1
+            if assigned == count:
+                break
     return labels
 
 
@@ -67,7 +88,8 @@ def partition(pairs: list[QAPair], embeddings: np.ndarray, max_per_expert: int =
     taken: set[str] = set()
     for table, indices in sorted(by_table.items()):
         k = -(-len(indices) // max_per_expert)
-        labels = kmeans(embeddings[indices], k, seed) if k > 1 else np.zeros(len(indices), dtype=int)
+        labels = kmeans(embeddings[indices], k, seed, capacity=max_per_expert) if k > 1 else \
+            np.zeros(len(indices), dtype=int)
         for j in range(k):
             members = [indices[i] for i in range(len(indices)) if labels[i] == j]
             if not members:
