@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
@@ -79,18 +79,19 @@ class TunePage(QWidget):
         self.regularization = QComboBox()
         self.regularization.addItems(["none", "mix", "kl"])
         form = QFormLayout()
-        for label, widget, key in (("Model", self.model_choice, "model"), ("Method", self.method, "method"),
-                                   ("LoRA rank", self.lora_r, "lora_r"), ("Learning rate", self.lr, "learning_rate"),
-                                   ("Batch size", self.batch_size, "batch_size"),
-                                   ("Loss threshold", self.threshold, "loss_threshold"),
-                                   ("Max steps", self.max_steps_box, "max_steps"),
-                                   ("Max minutes", self.max_minutes, "max_minutes"),
-                                   ("Epochs (instruction)", self.epochs, "epochs"),
-                                   ("Facts per expert (experts)", self.expert_size, "expert_size"),
-                                   ("Experts at once (experts)", self.experts_at_once, "experts_at_once"),
-                                   ("Regularization", self.regularization, "regularization")):
+        rows = (("Model", self.model_choice, "model"), ("Method", self.method, "method"),
+                ("LoRA rank", self.lora_r, "lora_r"), ("Learning rate", self.lr, "learning_rate"),
+                ("Batch size", self.batch_size, "batch_size"), ("Loss threshold", self.threshold, "loss_threshold"),
+                ("Max steps", self.max_steps_box, "max_steps"), ("Max minutes", self.max_minutes, "max_minutes"),
+                ("Epochs (instruction)", self.epochs, "epochs"),
+                ("Facts per expert (experts)", self.expert_size, "expert_size"),
+                ("Experts at once (experts)", self.experts_at_once, "experts_at_once"),
+                ("Regularization", self.regularization, "regularization"))
+        for label, widget, key in rows:
             widget.setToolTip(HELP[key])
             form.addRow(label, widget)
+        # the number boxes by TuneConfig field: what config() reads and show_settings() fills
+        self.number_boxes = {key: widget for _, widget, key in rows if isinstance(widget, QAbstractSpinBox)}
         settings = QGroupBox("Run settings")
         settings.setLayout(form)
 
@@ -191,13 +192,10 @@ class TunePage(QWidget):
 
     def config(self) -> TuneConfig:
         """The run settings as the form shows them."""
+        numbers = {key: box.value() for key, box in self.number_boxes.items()}
         return TuneConfig(model=self.model_choice.currentData() or "bundled", method=self.method.currentText(),
-                          lora_r=self.lora_r.value(), lora_alpha=2 * self.lora_r.value(),
-                          learning_rate=self.lr.value(), batch_size=self.batch_size.value(),
-                          loss_threshold=self.threshold.value(), max_steps=self.max_steps_box.value(),
-                          max_minutes=self.max_minutes.value(), epochs=self.epochs.value(),
-                          regularization=self.regularization.currentText(), expert_size=self.expert_size.value(),
-                          experts_at_once=self.experts_at_once.value())
+                          regularization=self.regularization.currentText(), lora_alpha=2 * numbers["lora_r"],
+                          **numbers)
 
     def show_settings(self, config: TuneConfig) -> None:
         """Fill the form with a past run's settings, so a run viewed from the history can be run again
@@ -209,12 +207,8 @@ class TunePage(QWidget):
         self.model_choice.setCurrentIndex(model)
         self.method.setCurrentText(config.method)
         self.regularization.setCurrentText(config.regularization)
-        for box, value in ((self.lora_r, config.lora_r), (self.lr, config.learning_rate),
-                           (self.batch_size, config.batch_size), (self.threshold, config.loss_threshold),
-                           (self.max_steps_box, config.max_steps), (self.max_minutes, config.max_minutes),
-                           (self.epochs, config.epochs), (self.expert_size, config.expert_size),
-                           (self.experts_at_once, config.experts_at_once)):
-            box.setValue(value)
+        for key, box in self.number_boxes.items():
+            box.setValue(getattr(config, key))
 
     # -- run control -----------------------------------------------------------------------------
     def start(self, run_dir: str | Path | None = None) -> None:
