@@ -107,18 +107,19 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting) -> tuple[di
     return result, spent
 
 
-def train(folder: Path, pairs: list[QAPair], method: str, rank: int, args, sitting: Sitting) -> dict:
-    """One run to full recall (or its budget). LoRA alpha grows with the rank up to 16 and then stays at
-    32 (the default config's scale). Both methods train at one learning rate and clipping (--lr, --clip):
-    at lr 2e-3 the one adapter (rank 32, 100 row facts) diverged and 50-fact experts of row facts had
-    memorized nothing after 1,000 steps; at 1e-3 with the gradient norm clipped at 1.0 both converge
-    (docs/benchmarks.md)."""
+def train(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args,
+          sitting: Sitting) -> dict:
+    """One run to full recall, or to its budget of `minutes` (0: none). LoRA alpha grows with the rank up
+    to 16 and then stays at 32 (the default config's scale). Both methods train at one learning rate and
+    clipping (--lr, --clip): at lr 2e-3 the one adapter (rank 32, 100 row facts) diverged and 50-fact
+    experts of row facts had memorized nothing after 1,000 steps; at 1e-3 with the gradient norm clipped
+    at 1.0 both converge (docs/benchmarks.md)."""
     folder.mkdir(parents=True, exist_ok=True)
     D.write_run_data(pairs, folder / "facts.jsonl")
     config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model="bundled",
                         database_name="lumen", method=method, expert_size=args.expert_size,
                         experts_at_once=args.experts_at_once, lora_r=rank, lora_alpha=2 * min(rank, 16),
-                        batch_size=args.batch_size, max_steps=0, max_minutes=args.minutes,
+                        batch_size=args.batch_size, max_steps=0, max_minutes=minutes,
                         learning_rate=args.lr, max_grad_norm=args.clip,
                         recall_every=2, checkpoint_every=100, log_every=10)
     result, seconds = train_or_resume(config, folder / "events.jsonl", sitting)
@@ -126,7 +127,7 @@ def train(folder: Path, pairs: list[QAPair], method: str, rank: int, args, sitti
             "status": result.get("status"), "reason": result.get("reason"), "seconds": seconds,
             "seconds_per_fact": seconds / len(pairs), "experts": result.get("experts"),
             "experts_at_once": args.experts_at_once, "learning_rate": config.learning_rate,
-            "max_grad_norm": config.max_grad_norm}
+            "max_grad_norm": config.max_grad_norm, "budget_s": minutes * 60 or None}
 
 
 def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitting) -> dict:
@@ -202,12 +203,13 @@ def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tup
     for size in args.sizes:
         pairs = everything[:size]
         mome = point(f"experts-{size}", lambda: train(work / f"experts-{size}", pairs, "experts", args.expert_rank,
-                                                      args, sitting))
+                                                      args.minutes, args, sitting))
         rows.append(mome)
         if not args.skip_single:
             rank = min(args.max_rank, args.expert_rank * mome["experts"])  # same total rank
-            rows.append(point(f"single-{size}", lambda: train(work / f"single-{size}", pairs, "memory", rank, args,
-                                                              sitting)))
+            minutes = args.minutes or args.single_cap * mome["seconds"] / 60  # never open-ended
+            rows.append(point(f"single-{size}", lambda: train(work / f"single-{size}", pairs, "memory", rank, minutes,
+                                                              args, sitting)))
     update = None
     if args.new:
         largest = max(args.sizes)
@@ -234,6 +236,9 @@ def main() -> int:
                         help="minutes of training in this sitting; then checkpoint and exit 3 (0: no limit)")
     parser.add_argument("--new", type=int, default=100, help="facts added to the largest memory afterwards")
     parser.add_argument("--skip-single", action="store_true")
+    parser.add_argument("--single-cap", type=float, default=2.0,
+                        help="with --minutes 0: the one adapter stops at this many times the experts' training "
+                        "time at the same size (it may never reach full recall; 0: no cap)")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both methods (at 2e-3 the one "
                         "adapter diverged on 100 row facts and 50-fact experts stalled)")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip of both methods (0: none)")
@@ -258,6 +263,8 @@ def main() -> int:
     for r in rows:
         name = f"memory experts ({r['experts']})" if r["method"] == "experts" else "one adapter"
         recall = "-" if r["recall"] is None else f"{r['recall']:.1%}"
+        if r.get("reason") == "time budget":
+            recall += " (stopped at its time budget)"
         lines.append(f"| {r['facts']} | {name} | {r['rank']} | {recall} | {r['seconds']:.0f} s | "
                      f"{r['seconds_per_fact']:.2f} s |")
     if update:
