@@ -6,6 +6,7 @@ Prints tokens/s of each, the ratio, wall time to 100% greedy exact-match recall,
 Goals (issue #4): ≥1.3× the Trainer's tokens/s; N=100 facts memorized on 2 CPU cores in ≤10 minutes.
 
     .venv/bin/python bench/bench_memory_tuning.py [--facts 100] [--minutes 10] [--batch-size 10] [--skip-trainer]
+        [--lr LR] [--clip NORM]
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
                              learning_rate=config.learning_rate, lr_scheduler_type="constant", num_train_epochs=1000,
                              logging_steps=10**9, save_strategy="no", report_to=[], use_cpu=plan.device == "cpu",
                              bf16=plan.mixed_precision == "bf16", fp16=plan.mixed_precision == "fp16",
-                             remove_unused_columns=False, dataloader_num_workers=0, seed=config.seed)
+                             remove_unused_columns=False, dataloader_num_workers=0, seed=config.seed,
+                             max_grad_norm=config.max_grad_norm)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
                       callbacks=[RecallAndBudget()])
     started = time.monotonic()
@@ -135,14 +137,17 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--skip-trainer", action="store_true")
     parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=TuneConfig.learning_rate, help="default: the app's")
+    parser.add_argument("--clip", type=float, default=TuneConfig.max_grad_norm,
+                        help="gradient-norm clip (0: none); default: the app's")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = demo_facts(folder, args.facts)
         n = sum(1 for _ in open(data))
         config = TuneConfig(data=str(data), output_dir=str(folder / "memory"), model="bundled", database_name="lumen",
-                            batch_size=args.batch_size, learning_rate=2e-3, max_minutes=args.minutes, max_steps=0, recall_every=2,
-                            checkpoint_every=10**6, log_every=10)
+                            batch_size=args.batch_size, learning_rate=args.lr, max_grad_norm=args.clip,
+                            max_minutes=args.minutes, max_steps=0, recall_every=2, checkpoint_every=10**6, log_every=10)
         memory = run_memory(config)
         print(f"memory tuning : {n} facts, recall {memory['recall']:.0%} after {memory['steps']} steps, "
               f"{memory['tokens_per_s']:.0f} tokens/s, 100% recall {_when(memory)}")
