@@ -10,6 +10,7 @@ from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from engine.project import ProjectStore
+from engine.tune.config import TuneConfig
 from ui.main_window import MainWindow
 from ui.pair_model import COLUMNS, PairTableModel
 from ui.result_model import ResultModel
@@ -242,6 +243,25 @@ def test_tune_page_tells_a_divergence_and_shows_the_lower_learning_rate(window):
         "Step 279: the loss diverged (mean fact loss 5.815, best 0.021): back to step 276's adapter with "
         "learning rate 0.0015")
     assert list(page.lr_series.y) == [0.003, 0.0015]
+
+
+def test_a_past_run_shown_on_the_tune_page_runs_again_as_it_was(window):
+    """A run made without clipping, with its own seed and LoRA scale (say from the CLI), re-run from the
+    form keeps them; a change in the form still applies; another project starts from the defaults."""
+    page = window.tune_page
+    past = TuneConfig(method="memory", max_grad_norm=0.0, seed=7, revisit_fraction=0.3, lora_r=8, lora_alpha=8,
+                      learning_rate=0.002, warmup_steps=0)
+    page.show_settings(past)
+    assert page.clip.text() == "no clipping"
+    page.lora_r.setValue(16)
+    again = page.config()
+    assert (again.max_grad_norm, again.seed, again.revisit_fraction, again.warmup_steps) == (0.0, 7, 0.3, 0)
+    assert (again.lora_r, again.lora_alpha, again.learning_rate) == (16, 16, 0.002), "alpha / r stays 1"
+
+    page.clip.setValue(2.5)
+    assert page.config().max_grad_norm == 2.5
+    window.state.database_changed.emit()
+    assert (page.config().seed, page.config().warmup_steps) == (TuneConfig().seed, TuneConfig().warmup_steps)
 
 
 def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):

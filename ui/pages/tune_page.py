@@ -8,6 +8,7 @@ events arrive."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,8 @@ class TunePage(QWidget):
         self.max_steps_box = spin_box(0, 1_000_000, defaults.max_steps)
         self.epochs = spin_box(1, 1000, defaults.epochs)
         self.lr = double_box(1e-6, 0.5, defaults.learning_rate, 5)
+        self.clip = double_box(0, 100, defaults.max_grad_norm, 2, step=0.5)
+        self.clip.setSpecialValueText("no clipping")
         self.threshold = double_box(1e-5, 5.0, defaults.loss_threshold, 4)
         self.max_minutes = double_box(0, 10_000, defaults.max_minutes, 1)
         for budget in (self.max_steps_box, self.max_minutes):
@@ -81,6 +84,7 @@ class TunePage(QWidget):
         form = QFormLayout()
         rows = (("Model", self.model_choice, "model"), ("Method", self.method, "method"),
                 ("LoRA rank", self.lora_r, "lora_r"), ("Learning rate", self.lr, "learning_rate"),
+                ("Clip gradient norm", self.clip, "max_grad_norm"),
                 ("Batch size", self.batch_size, "batch_size"), ("Loss threshold", self.threshold, "loss_threshold"),
                 ("Max steps", self.max_steps_box, "max_steps"), ("Max minutes", self.max_minutes, "max_minutes"),
                 ("Epochs (instruction)", self.epochs, "epochs"),
@@ -92,6 +96,9 @@ class TunePage(QWidget):
             form.addRow(label, widget)
         # the number boxes by TuneConfig field: what config() reads and show_settings() fills
         self.number_boxes = {key: widget for _, widget, key in rows if isinstance(widget, QAbstractSpinBox)}
+        # the settings the form does not show (seed, warm-up, LoRA scale…) come from the run shown last, so a
+        # run from the CLI viewed in the history runs again as it was; a new project starts from the defaults
+        self.shown_config = defaults
         settings = QGroupBox("Run settings")
         settings.setLayout(form)
 
@@ -177,6 +184,10 @@ class TunePage(QWidget):
         self._dirty = False
         state.runs_changed.connect(self.refresh_history)
         state.database_changed.connect(self.refresh_history)
+        state.database_changed.connect(self._forget_shown_run)
+
+    def _forget_shown_run(self) -> None:
+        self.shown_config = TuneConfig()
 
     def _pick_model(self, index: int) -> None:
         kind = self.model_choice.itemData(index)
@@ -193,13 +204,15 @@ class TunePage(QWidget):
     def config(self) -> TuneConfig:
         """The run settings as the form shows them."""
         numbers = {key: box.value() for key, box in self.number_boxes.items()}
-        return TuneConfig(model=self.model_choice.currentData() or "bundled", method=self.method.currentText(),
-                          regularization=self.regularization.currentText(), lora_alpha=2 * numbers["lora_r"],
-                          **numbers)
+        shown = self.shown_config  # LoRA scale keeps the shown run's alpha / r
+        alpha = max(1, round(numbers["lora_r"] * shown.lora_alpha / shown.lora_r))
+        return replace(shown, model=self.model_choice.currentData() or "bundled", method=self.method.currentText(),
+                       regularization=self.regularization.currentText(), lora_alpha=alpha, **numbers)
 
     def show_settings(self, config: TuneConfig) -> None:
         """Fill the form with a past run's settings, so a run viewed from the history can be run again
         with a change or two."""
+        self.shown_config = config
         model = self.model_choice.findData(config.model)
         if model < 0:
             self.model_choice.insertItem(0, Path(config.model).name, config.model)
