@@ -11,7 +11,8 @@ experts (capped by --max-rank). Writes a table (markdown) and a plot (PNG, pyqtg
 Long runs in short sittings (a lent GPU gives 10-minute commands): `--work DIR` keeps every run and
 each finished point in DIR, and `--stop-after MIN` stops training (with a checkpoint) after MIN
 minutes of this sitting; run the same command again to go on where it stopped (exit status 3 means
-"not done yet").
+"not done yet"). `--record DIR` keeps, apart from the work folder, the little a new machine needs to go
+on: the finished points and each memory-experts run's manifest and seconds (small files, committed).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.paths import DEMO_SQLITE  # noqa: E402
+from engine.mome.experts import MANIFEST  # noqa: E402
 from engine.qa.pairs import QAPair  # noqa: E402
 from engine.tune import data as D  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402
@@ -81,8 +83,9 @@ class Sitting:
         return done
 
 
-def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting) -> tuple[dict, float]:
-    """Run (or resume) one training run; its seconds are summed over sittings in seconds.json."""
+def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting, keep: Path | None = None) -> tuple[dict, float]:
+    """Run (or resume) one training run; its seconds are summed over sittings in seconds.json. With
+    `keep`, an experts run's manifest and seconds are copied there after every sitting."""
     run = Path(config.output_dir)
     # a sitting killed outright leaves the last checkpoint (every 100 steps), or none yet: start over
     resume = (run / "config.json").exists() and ((run / "checkpoint" / "state.pt").exists()
@@ -98,8 +101,12 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting) -> tuple[di
                             events=EventLog(log, stream=None))
     finally:
         done.set()
-    spent += time.monotonic() - started
-    spent_file.write_text(json.dumps({"seconds": spent}))
+        spent += time.monotonic() - started
+        spent_file.write_text(json.dumps({"seconds": spent}))
+        if keep and (run / MANIFEST).exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run / MANIFEST, keep / MANIFEST)
+            shutil.copy(spent_file, keep / spent_file.name)
     if result.get("status") == "stopped":
         raise NotDone(f"{run} stopped after {spent:.0f} s in all")
     if result.get("status") == "failed":
@@ -107,13 +114,12 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting) -> tuple[di
     return result, spent
 
 
-def train(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args,
-          sitting: Sitting) -> dict:
-    """One run to full recall, or to its budget of `minutes` (0: none). LoRA alpha grows with the rank up
-    to 16 and then stays at 32 (the default config's scale). Both methods train at one learning rate and
-    clipping (--lr, --clip): at lr 2e-3 the one adapter (rank 32, 100 row facts) diverged and 50-fact
-    experts of row facts had memorized nothing after 1,000 steps; at 1e-3 with the gradient norm clipped
-    at 1.0 both converge (docs/benchmarks.md)."""
+def prepare(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args) -> TuneConfig:
+    """The run's facts and settings; an experts run the work folder lost is rebuilt from --record.
+    LoRA alpha grows with the rank up to 16 and then stays at 32 (the default config's scale). Both
+    methods train at one learning rate and clipping (--lr, --clip): at lr 2e-3 the one adapter (rank 32,
+    100 row facts) diverged and 50-fact experts of row facts had memorized nothing after 1,000 steps; at
+    1e-3 with the gradient norm clipped at 1.0 both converge (docs/benchmarks.md)."""
     folder.mkdir(parents=True, exist_ok=True)
     D.write_run_data(pairs, folder / "facts.jsonl")
     config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model="bundled",
@@ -122,12 +128,50 @@ def train(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: fl
                         batch_size=args.batch_size, max_steps=0, max_minutes=minutes,
                         learning_rate=args.lr, max_grad_norm=args.clip,
                         recall_every=2, checkpoint_every=100, log_every=10)
-    result, seconds = train_or_resume(config, folder / "events.jsonl", sitting)
+    kept = kept_folder(folder, method, args)
+    if kept and (kept / MANIFEST).exists() and not (folder / "run" / MANIFEST).exists():
+        restore_experts_run(config, kept)
+    return config
+
+
+def kept_folder(folder: Path, method: str, args) -> Path | None:
+    return args.record / folder.name if method == "experts" and args.record else None
+
+
+def train(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args,
+          sitting: Sitting) -> dict:
+    """One run to full recall, or to its budget of `minutes` (0: none)."""
+    config = prepare(folder, pairs, method, rank, minutes, args)
+    result, seconds = train_or_resume(config, folder / "events.jsonl", sitting, keep=kept_folder(folder, method, args))
     return {"method": method, "facts": len(pairs), "rank": rank, "recall": result.get("recall"),
             "status": result.get("status"), "reason": result.get("reason"), "seconds": seconds,
             "seconds_per_fact": seconds / len(pairs), "experts": result.get("experts"),
             "experts_at_once": args.experts_at_once, "learning_rate": config.learning_rate,
             "max_grad_norm": config.max_grad_norm, "budget_s": minutes * 60 or None}
+
+
+def restore_experts_run(config: TuneConfig, kept: Path) -> None:
+    """An experts run rebuilt from its kept manifest where the work folder was lost (a new machine):
+    the trained experts keep their measured steps, time and recall, but their adapters are gone, so
+    the rebuilt run serves this measurement, not chat. An expert that was part-trained starts over,
+    and the time spent on it is taken off the run's seconds. The router's vectors are embedded again."""
+    from engine.mome.experts import BaseEmbedder, ExpertSet, save_vectors
+
+    run = Path(config.output_dir)
+    manifest = ExpertSet.load(kept)
+    lost = [e for e in manifest.experts if e.status != "trained"]
+    # one expert (or one group of experts, each with the group's time) is in progress at a time
+    seconds = json.loads((kept / "seconds.json").read_text())["seconds"] - max((e.seconds for e in lost), default=0)
+    for expert in lost:
+        expert.steps, expert.seconds = 0, 0.0
+    run.mkdir(parents=True, exist_ok=True)
+    pairs = D.load_pairs(config.data)
+    save_vectors(run, [p.id for p in pairs], BaseEmbedder(config)([p.question for p in pairs]))
+    manifest.save(run)
+    config.save(run / "config.json")
+    (run.parent / "seconds.json").write_text(json.dumps({"seconds": seconds}))
+    print(f"{run.parent.name}: rebuilt from {kept}: {len(manifest.trained())} of {len(manifest.experts)} experts "
+          f"trained, {seconds:.0f} s", flush=True)
 
 
 def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitting) -> dict:
@@ -182,9 +226,12 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tuple[list[dict], dict | None]:
-    """Every point (size x method) and the update, each kept in WORK/points.json once done."""
+    """Every point (size x method) and the update, each kept in points.json (in --record, else in the
+    work folder) once done. The experts points and the update come first: they are what the issue's
+    goals are about; the one adapter, which may never reach full recall, is the comparison."""
     work.mkdir(parents=True, exist_ok=True)
-    saved = work / "points.json"
+    saved = (args.record or work) / "points.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
     done = json.loads(saved.read_text()) if saved.exists() else {}
 
     def point(key: str, measure_it) -> dict:
@@ -199,24 +246,29 @@ def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tup
             print(json.dumps(done[key]), flush=True)
         return done[key]
 
+    experts = {size: point(f"experts-{size}", lambda: train(work / f"experts-{size}", everything[:size], "experts",
+                                                            args.expert_rank, args.minutes, args, sitting))
+               for size in args.sizes}
+    update = None
+    if args.new:
+        largest = max(args.sizes)
+        full_run = work / f"experts-{largest}"
+
+        def add_to_largest() -> dict:
+            prepare(full_run, everything[:largest], "experts", args.expert_rank, args.minutes, args)
+            return add_new_facts(full_run / "run", everything[:largest], everything[largest:largest + args.new],
+                                 sitting)
+
+        update = point(f"update-{largest}+{args.new}", add_to_largest)
+        update["share_of_full_retrain"] = update["seconds"] / experts[largest]["seconds"]
     rows = []
-    for size in args.sizes:
-        pairs = everything[:size]
-        mome = point(f"experts-{size}", lambda: train(work / f"experts-{size}", pairs, "experts", args.expert_rank,
-                                                      args.minutes, args, sitting))
+    for size, mome in experts.items():
         rows.append(mome)
         if not args.skip_single:
             rank = min(args.max_rank, args.expert_rank * mome["experts"])  # same total rank
             minutes = args.minutes or args.single_cap * mome["seconds"] / 60  # never open-ended
-            rows.append(point(f"single-{size}", lambda: train(work / f"single-{size}", pairs, "memory", rank, minutes,
-                                                              args, sitting)))
-    update = None
-    if args.new:
-        largest = max(args.sizes)
-        full = next(r for r in rows if r["method"] == "experts" and r["facts"] == largest)
-        update = point(f"update-{largest}+{args.new}", lambda: add_new_facts(
-            work / f"experts-{largest}" / "run", everything[:largest], everything[largest:largest + args.new], sitting))
-        update["share_of_full_retrain"] = update["seconds"] / full["seconds"]
+            rows.append(point(f"single-{size}", lambda: train(work / f"single-{size}", everything[:size], "memory",
+                                                              rank, minutes, args, sitting)))
     return rows, update
 
 
@@ -232,6 +284,8 @@ def main() -> int:
                         help="experts trained together; 0: by device (1 on a CPU, 8 on a GPU)")
     parser.add_argument("--work", default=None, help="keep runs and finished points here, to go on later "
                         "(default: a temporary folder)")
+    parser.add_argument("--record", type=Path, default=None, help="keep the finished points and each experts "
+                        "run's manifest and seconds here too (small files, committed), so a new machine goes on")
     parser.add_argument("--stop-after", type=float, default=0.0,
                         help="minutes of training in this sitting; then checkpoint and exit 3 (0: no limit)")
     parser.add_argument("--new", type=int, default=100, help="facts added to the largest memory afterwards")

@@ -465,6 +465,8 @@ def test_experts_trained_together_stop_resume_and_recall_every_fact(tmp_path, ti
     first = run_tuning(config, events=_StopAt(tmp_path / "events.jsonl", run / "STOP", step=5))
     assert first["status"] == "stopped"
     assert all(e.status == "pending" for e in ExpertSet.load(run).experts)
+    stopped_group = ExpertSet.load(run).experts[:3]
+    assert all(e.seconds > 0 for e in stopped_group), "a stopped expert's manifest says what it has cost so far"
     (run / "STOP").unlink()
     result = run_tuning(TuneConfig.load(run / "config.json"), resume=True,
                         events=EventLog(tmp_path / "events.jsonl", stream=None))

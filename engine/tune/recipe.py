@@ -254,8 +254,9 @@ class MemoryTuningRecipe:
         except StopRequested:
             self._save_checkpoint()
             self._save_outputs()
-            self.events.emit("stopped", step=self.step, checkpoint=str(self.out / CHECKPOINT))
-            return {"status": "stopped", "step": self.step}
+            elapsed = self.elapsed_before + time.monotonic() - self.started  # so far, over every sitting
+            self.events.emit("stopped", step=self.step, checkpoint=str(self.out / CHECKPOINT), elapsed_s=elapsed)
+            return {"status": "stopped", "step": self.step, "elapsed_s": elapsed}
 
     def _steps_per_full_epoch(self) -> int:
         return math.ceil(len(self.examples) / (self.config.batch_size * self.accelerator.num_processes))
