@@ -45,6 +45,9 @@ class TuneConfig:
     rollback_on_divergence: bool = _help(
         "Memory mode: when the mean fact loss jumps far above its best (the run diverged), go back to the "
         "adapter of that best epoch and halve the learning rate", True)
+    restart_after_plateau: int = _help(
+        "Memory mode: passes over the facts without the mean fact loss falling 10% below its best, after which "
+        "the adapter starts again from the next seed (a run can sit on a plateau for good); 0: never", 30)
     batch_size: int = _help("Examples per optimizer step (per process); 0: by device (4 on a CPU, 10 on a GPU)", 0)
     max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
     loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)
@@ -73,6 +76,8 @@ class TuneConfig:
             raise ValueError(f"TuneConfig.experts_at_once must be 0 (by device) or more; got {self.experts_at_once}")
         if self.batch_size < 0:
             raise ValueError(f"TuneConfig.batch_size must be 0 (by device) or more; got {self.batch_size}")
+        if self.restart_after_plateau < 0:
+            raise ValueError(f"TuneConfig.restart_after_plateau must be 0 (never) or more; got {self.restart_after_plateau}")
         for name in ("lora_r", "lora_alpha", "max_seq_len", "recall_every", "epochs",
                      "checkpoint_every", "log_every", "expert_size"):
             if getattr(self, name) < 1:
