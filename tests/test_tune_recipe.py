@@ -182,13 +182,16 @@ class StuckOnAPlateau(MemoryTuningRecipe):
         self.b_zero_after_restart = all(not w.any() for n, w in self.model.named_parameters() if "lora_B" in n)
 
 
-def test_a_run_stuck_on_a_plateau_starts_again_from_the_next_seed_and_memorizes(tmp_path, tiny_model_dir):
-    config = _config(tmp_path, tiny_model_dir, restart_after_plateau=3, seed=7)
-    recipe = StuckOnAPlateau(config, _quiet(tmp_path))
+def _run_stuck(tmp_path, model, **overrides):
+    recipe = StuckOnAPlateau(_config(tmp_path, model, **overrides), _quiet(tmp_path))
     recipe.setup()
     result = recipe.train()
     recipe.cleanup()
-    events = read_events(tmp_path / "events.jsonl")
+    return recipe, result, read_events(tmp_path / "events.jsonl")
+
+
+def test_a_run_stuck_on_a_plateau_starts_again_from_the_next_seed_and_memorizes(tmp_path, tiny_model_dir):
+    recipe, result, events = _run_stuck(tmp_path, tiny_model_dir, restart_after_plateau=3, seed=7)
     restarted, *later = [e for e in events if e["event"] == "restarted"]
     assert restarted["seed"] == 8 and restarted["passes_without_gain"] == 3
     assert all(e["passes_without_gain"] >= 6 for e in later), "each restart leaves the next start more room"
@@ -199,12 +202,8 @@ def test_a_run_stuck_on_a_plateau_starts_again_from_the_next_seed_and_memorizes(
 
 
 def test_without_the_plateau_guard_a_stuck_run_stays_stuck(tmp_path, tiny_model_dir):
-    config = _config(tmp_path, tiny_model_dir, restart_after_plateau=0, max_steps=40)
-    recipe = StuckOnAPlateau(config, _quiet(tmp_path))
-    recipe.setup()
-    result = recipe.train()
-    recipe.cleanup()
-    assert not [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "restarted"]
+    _, result, events = _run_stuck(tmp_path, tiny_model_dir, restart_after_plateau=0, max_steps=40)
+    assert not [e for e in events if e["event"] == "restarted"]
     assert result["reason"] != "converged"
 
 
