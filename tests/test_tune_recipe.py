@@ -112,6 +112,15 @@ def test_stop_then_resume_gives_the_same_curve(tmp_path, tiny_model_dir):
         assert b[step] == pytest.approx(a[step], rel=1e-4, abs=1e-5), step
 
 
+def _kick_lora_b(model) -> None:
+    """A large random push on every LoRA B matrix (the same push each time: seeded)."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if "lora_B" in name:
+                weight.add_(torch.randn(weight.shape, generator=generator) * 0.5)
+
+
 class BlowsUpHalfway(MemoryTuningRecipe):
     """Once the mean fact loss is below 1, the adapter's weights get a large random kick: the loss
     explodes, as in the one-adapter runs that diverged at lr 2e-3 (docs/benchmarks.md)."""
@@ -121,11 +130,7 @@ class BlowsUpHalfway(MemoryTuningRecipe):
     def _train_step(self, indices):
         losses = list(self.fact_loss.values())
         if self.kicked_at is None and sum(losses) / len(losses) < 1.0:
-            generator = torch.Generator().manual_seed(0)
-            with torch.no_grad():
-                for name, weight in self.model.named_parameters():
-                    if "lora_B" in name:
-                        weight.add_(torch.randn(weight.shape, generator=generator) * 0.5)
+            _kick_lora_b(self.model)
             self.kicked_at = self.step
         super()._train_step(indices)
 
@@ -167,11 +172,7 @@ class StuckOnAPlateau(MemoryTuningRecipe):
 
     def _train_step(self, indices):
         if self.step == 0:
-            generator = torch.Generator().manual_seed(0)
-            with torch.no_grad():
-                for name, weight in self.model.named_parameters():
-                    if "lora_B" in name:
-                        weight.add_(torch.randn(weight.shape, generator=generator) * 0.5)
+            _kick_lora_b(self.model)
         super()._train_step(indices)
 
     def _lr(self):

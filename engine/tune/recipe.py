@@ -256,9 +256,13 @@ class MemoryTuningRecipe:
         except StopRequested:
             self._save_checkpoint()
             self._save_outputs()
-            elapsed = self.elapsed_before + time.monotonic() - self.started  # so far, over every sitting
+            elapsed = self._elapsed()
             self.events.emit("stopped", step=self.step, checkpoint=str(self.out / CHECKPOINT), elapsed_s=elapsed)
             return {"status": "stopped", "step": self.step, "elapsed_s": elapsed}
+
+    def _elapsed(self) -> float:
+        """Seconds trained so far, over every sitting of this run (resumes included)."""
+        return self.elapsed_before + time.monotonic() - self.started
 
     def _steps_per_full_epoch(self) -> int:
         return math.ceil(len(self.examples) / (self.config.batch_size * self.accelerator.num_processes))
@@ -332,7 +336,7 @@ class MemoryTuningRecipe:
         tokens = int(batch["attention_mask"].sum()) * self.accelerator.num_processes
         self.tokens_seen += tokens
         if self.step % cfg.log_every == 0:
-            elapsed = self.elapsed_before + time.monotonic() - self.started
+            elapsed = self._elapsed()
             memorized = self._memorized_count()
             self.events.emit("step", step=self.step, epoch=self.epoch, loss=float(loss.detach()), lr=lr,
                              tokens_per_s=tokens / max(1e-9, time.monotonic() - began),
@@ -374,7 +378,7 @@ class MemoryTuningRecipe:
         cfg = self.config
         if cfg.max_steps and self.step >= cfg.max_steps:
             return "step budget"
-        if cfg.max_minutes and self.elapsed_before + time.monotonic() - self.started >= cfg.max_minutes * 60:
+        if cfg.max_minutes and self._elapsed() >= cfg.max_minutes * 60:
             return "time budget"
         return None
 
@@ -539,7 +543,7 @@ class MemoryTuningRecipe:
             "recall_step": self.recall_step, "recall_step_checked": self.recall_step_checked,
             "recheck_wait": self.recheck_wait, "missed": sorted(self.missed), "lr_scale": self.lr_scale,
             "plateau": self.plateau,
-            "elapsed": self.elapsed_before + time.monotonic() - self.started, "tokens_seen": self.tokens_seen,
+            "elapsed": self._elapsed(), "tokens_seen": self.tokens_seen,
             "adapter": self._adapter_state(),
             "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
         }
@@ -598,7 +602,7 @@ class MemoryTuningRecipe:
             self._recall_check(every_fact=True)
         self._save_checkpoint()
         adapter = self._save_outputs()
-        elapsed = self.elapsed_before + time.monotonic() - self.started
+        elapsed = self._elapsed()
         summary = {"status": "finished", "reason": reason, "step": self.step, "epoch": self.epoch,
                    "recall": self.last_recall, "memorized": self._memorized_count() / len(self.examples),
                    "elapsed_s": elapsed, "adapter": str(adapter),
