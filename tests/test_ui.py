@@ -245,6 +245,23 @@ def test_tune_page_tells_a_divergence_and_shows_the_lower_learning_rate(window):
     assert list(page.lr_series.y) == [0.003, 0.0015]
 
 
+def test_tune_page_marks_where_a_run_on_a_plateau_started_again(window):
+    """The loss jumps back up after a restart; a marker at that step and a readable log line say why."""
+    page = window.tune_page
+    page.on_event({"event": "step", "step": 390, "epoch": 30, "loss": 0.4, "lr": 0.001, "memorized": 0.0})
+    page.on_event({"event": "restarted", "step": 390, "epoch": 30, "mean_fact_loss": 0.412,
+                   "best_mean_fact_loss": 0.398, "passes_without_gain": 20, "seed": 1})
+    page.on_event({"event": "diverged", "step": 700, "epoch": 54, "mean_fact_loss": 5.8,
+                   "best_mean_fact_loss": 0.02, "back_to_step": 690, "learning_rate": 0.0005})
+    assert page.log.toPlainText().splitlines()[-2] == (
+        "Step 390: no progress in 20 passes (mean fact loss 0.412, best 0.398): the adapter starts again "
+        "from seed 1")
+    on_plot = [item for item in page.loss_plot.getPlotItem().items if item in page.markers]
+    assert [(m.value(), m.label.format) for m in on_plot] == [(390, "restarted"), (700, "diverged")]
+    page._reset_view()  # a new run or another past run: no markers left from this one
+    assert page.markers == [] and not [item for item in page.loss_plot.getPlotItem().items if item in on_plot]
+
+
 def test_a_past_run_shown_on_the_tune_page_runs_again_as_it_was(window):
     """A run made without clipping, with its own seed and LoRA scale (say from the CLI), re-run from the
     form keeps them; a change in the form still applies; another project starts from the defaults."""

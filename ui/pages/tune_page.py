@@ -26,6 +26,8 @@ from ui.widgets import double_box, spin_box
 from ui.tune_process import TuneRunner
 
 HELP = TuneConfig.help()
+# events drawn as a marker on the loss plot: label and colour
+MARKERS = {"diverged": ("diverged", "#d62728"), "restarted": ("restarted", "#9467bd")}
 
 
 class Series:
@@ -148,6 +150,7 @@ class TunePage(QWidget):
         self.memo_curve = self.memo_plot.plot(pen=pg.mkPen("#2ca02c", width=2), name="below loss threshold")
         self.recall_curve = self.memo_plot.plot(pen=None, symbol="o", symbolBrush="#d62728", name="exact recall")
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#ff7f0e", width=2))
+        self.markers: list[pg.InfiniteLine] = []  # where the run went back (diverged) or started again
         plots = QGridLayout()
         plots.addWidget(self.loss_plot, 0, 0)
         plots.addWidget(self.memo_plot, 0, 1)
@@ -305,6 +308,9 @@ class TunePage(QWidget):
         for series in (self.loss_series, self.memo_series, self.recall_series, self.lr_series):
             series.x.clear()
             series.y.clear()
+        for marker in self.markers:
+            self.loss_plot.removeItem(marker)
+        self.markers.clear()
         self.progress.setValue(0)
         self.expert_label.setText("")
         self.log.clear()
@@ -334,6 +340,8 @@ class TunePage(QWidget):
         if kind == "recall":
             self.recall_series.add(event["step"], event["recall"])
             self._dirty = True
+        if kind in MARKERS:
+            self._mark(event["step"], *MARKERS[kind])
         share = event.get("memorized", event.get("recall"))  # an experts run reports its recall
         if kind in ("finished", "stopped") and share is not None:
             # the last step event can be a few steps before the end: show where the run really ended
@@ -347,6 +355,14 @@ class TunePage(QWidget):
                                       + (f"now training {event['expert']} ({event.get('facts')} facts)"
                                          if kind == "expert_started" else f"{event['expert']} done"))
         self.log.appendPlainText(_describe(event))
+
+    def _mark(self, step: int, label: str, color: str) -> None:
+        """A dashed line on the loss plot where the run diverged or restarted: the jump in the curve
+        that follows is explained where it happens, not only in the log."""
+        marker = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
+                                 label=label, labelOpts={"position": 0.9, "color": color})
+        self.loss_plot.addItem(marker)
+        self.markers.append(marker)
 
     def redraw(self) -> None:
         if not self._dirty:
@@ -451,6 +467,10 @@ def _describe(event: dict) -> str:
         return (f"Step {event['step']}: the loss diverged (mean fact loss {event['mean_fact_loss']:.3f}, best "
                 f"{event['best_mean_fact_loss']:.3f}): back to step {event['back_to_step']}'s adapter with "
                 f"learning rate {event['learning_rate']:.2g}")
+    if kind == "restarted":
+        return (f"Step {event['step']}: no progress in {event['passes_without_gain']} passes (mean fact loss "
+                f"{event['mean_fact_loss']:.3f}, best {event['best_mean_fact_loss']:.3f}): the adapter starts "
+                f"again from seed {event['seed']}")
     if kind == "expert_checkpoint":
         return f"Checkpoint of '{event['expert']}' saved at step {event['step']}"
     if kind == "expert_stopped":
