@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,37 @@ def test_without_the_plateau_guard_a_stuck_run_stays_stuck(tmp_path, tiny_model_
     _, result, events = _run_stuck(tmp_path, tiny_model_dir, restart_after_plateau=0, max_steps=40)
     assert not [e for e in events if e["event"] == "restarted"]
     assert result["reason"] != "converged"
+
+
+class StallsWithHalfMemorized(MemoryTuningRecipe):
+    """Learns until half its facts are below the threshold, then nothing more: the last facts of a run
+    that is past its plateau, which come and go for a while (50 e-mails, docs/benchmarks.md). The
+    guard is off until then (the tiny model has plateaus of its own) and on from there, at 3 passes."""
+
+    half_at: int | None = None  # the pass where half the facts were first below the threshold
+
+    def _lr(self):
+        if self.half_at is None and 2 * self._memorized_count() >= len(self.examples):
+            self.half_at = self.epoch
+            self.config = replace(self.config, restart_after_plateau=3)
+        return 0.0 if self.half_at is not None else super()._lr()
+
+    def _budget_exhausted(self):  # flat for 3x the guard's patience, then end as a budget would
+        return "stalled" if self.half_at is not None and self.epoch >= self.half_at + 9 else None
+
+
+def test_a_run_past_its_plateau_is_not_restarted_while_its_last_facts_are_learned(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, restart_after_plateau=0)
+    recipe = StallsWithHalfMemorized(config, _quiet(tmp_path))
+    recipe.setup()
+    result = recipe.train()
+    recipe.cleanup()
+    events = read_events(tmp_path / "events.jsonl")
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert not [e for e in events if e["event"] == "restarted"], "half memorized: not thrown away"
+    assert result["reason"] == "stalled" and 0.5 <= result["memorized"] < 1
+    flat = [e["mean_fact_loss"] for e in epochs if e["epoch"] > recipe.half_at + 1]
+    assert len(flat) > 3 and max(flat) < 1.01 * min(flat), "flat for longer than the guard's patience"
 
 
 def test_instruction_mode_runs_fixed_epochs(tmp_path, tiny_model_dir):

@@ -47,7 +47,8 @@ class TuneConfig:
         "adapter of that best epoch and halve the learning rate", True)
     restart_after_plateau: int = _help(
         "Memory mode: passes over the facts without the mean fact loss falling 10% below its best, after which "
-        "the adapter starts again from the next seed (a run can sit on a plateau for good); 0: never", 20)
+        "the adapter starts again from the next seed (a run can sit on a plateau for good; not once half its facts "
+        "were below the loss threshold); 0: never", 20)
     batch_size: int = _help("Examples per optimizer step (per process); 0: by device (4 on a CPU, 10 on a GPU)", 0)
     max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
     loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)
