@@ -422,7 +422,7 @@ class MemoryTuningRecipe:
         cfg, plateau = self.config, self.plateau
         if cfg.method != "memory" or not cfg.restart_after_plateau or math.isinf(mean_loss):
             return False
-        plateau["most"] = max(plateau.get("most", 0), memorized)  # .get: checkpoints from before "most"
+        plateau["most"] = max(plateau["most"], memorized)
         if 2 * plateau["most"] >= len(self.examples):
             return False
         if mean_loss < PLATEAU_GAIN * plateau["best"]:
@@ -430,7 +430,7 @@ class MemoryTuningRecipe:
             return False
         patience = cfg.restart_after_plateau * 2 ** plateau["restarts"]  # more room after each restart: a
         # slow start is not cut forever (a tiny model, restarted every 3 flat passes, never finished)
-        if memorized == len(self.examples) or self.epoch - plateau["epoch"] < patience:
+        if self.epoch - plateau["epoch"] < patience:
             return False
         plateau["restarts"] += 1
         seed = cfg.seed + plateau["restarts"]
@@ -585,7 +585,7 @@ class MemoryTuningRecipe:
         self.recheck_wait = state.get("recheck_wait", 0)  # absent in checkpoints of older versions
         self.missed = set(state.get("missed", []))
         self.lr_scale = state.get("lr_scale", 1.0)
-        self.plateau = state.get("plateau", self.plateau)
+        self.plateau = {**self.plateau, **state.get("plateau", {})}  # older checkpoints lack "most" or all
         self.elapsed_before = state["elapsed"]
         stop_file = self.out / STOP_FILE
         if stop_file.exists():
