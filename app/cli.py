@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory (default), instruction, or experts (memory experts + router)")
     p.add_argument("--expert-size", type=int, default=None, help="experts: most facts one expert holds")
     p.add_argument("--experts-at-once", type=int, default=None,
-                   help="experts: how many train together in shared batches (0: by device, 1 on a CPU, 8 on a GPU)")
+                   help="experts: how many train together in shared batches (0: by device: one at a time everywhere so far)")
     p.add_argument("--model", default=None, help="'bundled', a GGUF file or a Hugging Face folder")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None)

@@ -22,6 +22,16 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ENGRAM_HOME", str(tmp_path_factory.mktemp("engram-home")))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Each training run here is a new process as far as accelerate knows, as every run is in the app:
+    its state is process-wide, and a test asking for the CPU after one that trained on a GPU would
+    otherwise fail ("AcceleratorState has already been initialized")."""
+    yield
+    if "accelerate.state" in sys.modules:
+        sys.modules["accelerate.state"].AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.fixture
 def demo_sqlite(tmp_path: Path) -> Path:
     return Path(shutil.copy2(DEMO_SQLITE, tmp_path / "lumen.sqlite"))

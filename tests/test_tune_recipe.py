@@ -119,7 +119,7 @@ def _kick_lora_b(model) -> None:
     with torch.no_grad():
         for name, weight in model.named_parameters():
             if "lora_B" in name:
-                weight.add_(torch.randn(weight.shape, generator=generator) * 0.5)
+                weight.add_(torch.randn(weight.shape, generator=generator).to(weight.device, weight.dtype) * 0.5)
 
 
 class BlowsUpHalfway(MemoryTuningRecipe):
@@ -136,13 +136,18 @@ class BlowsUpHalfway(MemoryTuningRecipe):
         super()._train_step(indices)
 
 
-def test_a_run_that_diverges_goes_back_to_its_best_epoch_with_half_the_learning_rate(tmp_path, tiny_model_dir):
-    config = _config(tmp_path, tiny_model_dir, learning_rate=3e-3)
-    recipe = BlowsUpHalfway(config, _quiet(tmp_path))
+def _run_recipe(recipe_class, config, tmp_path):
+    """A recipe subclass trained in this process: the recipe, its result and its events."""
+    recipe = recipe_class(config, _quiet(tmp_path))
     recipe.setup()
     result = recipe.train()
     recipe.cleanup()
-    events = read_events(tmp_path / "events.jsonl")
+    return recipe, result, read_events(tmp_path / "events.jsonl")
+
+
+def test_a_run_that_diverges_goes_back_to_its_best_epoch_with_half_the_learning_rate(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, learning_rate=3e-3)
+    recipe, result, events = _run_recipe(BlowsUpHalfway, config, tmp_path)
     assert recipe.kicked_at is not None
     [diverged] = [e for e in events if e["event"] == "diverged"]
     assert diverged["back_to_step"] <= recipe.kicked_at < diverged["step"]
@@ -154,13 +159,35 @@ def test_a_run_that_diverges_goes_back_to_its_best_epoch_with_half_the_learning_
     assert result["reason"] == "converged" and result["recall"] == 1.0
 
 
+class BlowsUpAtAnEpochsEnd(MemoryTuningRecipe):
+    """The last update of an epoch is the one that blows up: the epoch's losses, measured before it,
+    look like the best so far, but the weights it leaves are ruined (seen on a GPU with one-step epochs,
+    where every epoch's update is its last)."""
+
+    kicked_at: int | None = None
+
+    def _train_step(self, indices):
+        super()._train_step(indices)
+        losses = list(self.fact_loss.values())
+        if self.kicked_at is None and self.position == len(self.epoch_plan) - 1 and sum(losses) / len(losses) < 1.0:
+            _kick_lora_b(self.model)
+            self.kicked_at = self.step
+
+
+def test_a_roll_back_goes_to_the_weights_the_best_epoch_began_with(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, learning_rate=3e-3)
+    recipe, result, events = _run_recipe(BlowsUpAtAnEpochsEnd, config, tmp_path)
+    assert recipe.kicked_at is not None
+    [diverged] = [e for e in events if e["event"] == "diverged"]  # back to the kicked weights: again and again
+    assert diverged["back_to_step"] < recipe.kicked_at < diverged["step"]
+    next_epoch = next(e for e in events if e["event"] == "epoch" and e["step"] > diverged["step"])
+    assert next_epoch["mean_fact_loss"] < diverged["mean_fact_loss"] / 4, "training went on from unkicked weights"
+    assert result["reason"] == "converged" and result["recall"] == 1.0
+
+
 def test_without_roll_back_the_kick_is_trained_through(tmp_path, tiny_model_dir):
     config = _config(tmp_path, tiny_model_dir, learning_rate=3e-3, rollback_on_divergence=False, max_steps=80)
-    recipe = BlowsUpHalfway(config, _quiet(tmp_path))
-    recipe.setup()
-    recipe.train()
-    recipe.cleanup()
-    events = read_events(tmp_path / "events.jsonl")
+    recipe, _, events = _run_recipe(BlowsUpHalfway, config, tmp_path)
     assert recipe.kicked_at is not None and not [e for e in events if e["event"] == "diverged"]
     assert all(e["lr"] == pytest.approx(3e-3) for e in events if e["event"] == "step" and e["step"] > config.warmup_steps)
 
@@ -185,11 +212,7 @@ class StuckOnAPlateau(MemoryTuningRecipe):
 
 
 def _run_stuck(tmp_path, model, **overrides):
-    recipe = StuckOnAPlateau(_config(tmp_path, model, **overrides), _quiet(tmp_path))
-    recipe.setup()
-    result = recipe.train()
-    recipe.cleanup()
-    return recipe, result, read_events(tmp_path / "events.jsonl")
+    return _run_recipe(StuckOnAPlateau, _config(tmp_path, model, **overrides), tmp_path)
 
 
 def test_a_run_stuck_on_a_plateau_starts_again_from_the_next_seed_and_memorizes(tmp_path, tiny_model_dir):
@@ -216,10 +239,15 @@ class StallsWithHalfMemorized(MemoryTuningRecipe):
 
     half_at: int | None = None  # the pass where half the facts were first below the threshold
 
-    def _lr(self):
-        if self.half_at is None and 2 * self._memorized_count() >= len(self.examples):
+    def _watch_plateau(self, mean_loss, memorized):
+        # counted where the guard counts, at the end of a pass: mid-pass, facts not yet seen again keep
+        # older losses, and a count of half there can be less than half at the pass's end (bf16, GPU)
+        if self.half_at is None and 2 * memorized >= len(self.examples):
             self.half_at = self.epoch
             self.config = replace(self.config, restart_after_plateau=3)
+        return super()._watch_plateau(mean_loss, memorized)
+
+    def _lr(self):
         return 0.0 if self.half_at is not None else super()._lr()
 
     def _budget_exhausted(self):  # flat for 3x the guard's patience, then end as a budget would
@@ -228,14 +256,11 @@ class StallsWithHalfMemorized(MemoryTuningRecipe):
 
 def test_a_run_past_its_plateau_is_not_restarted_while_its_last_facts_are_learned(tmp_path, tiny_model_dir):
     config = _config(tmp_path, tiny_model_dir, restart_after_plateau=0)
-    recipe = StallsWithHalfMemorized(config, _quiet(tmp_path))
-    recipe.setup()
-    result = recipe.train()
-    recipe.cleanup()
-    events = read_events(tmp_path / "events.jsonl")
+    recipe, result, events = _run_recipe(StallsWithHalfMemorized, config, tmp_path)
     epochs = [e for e in events if e["event"] == "epoch"]
     assert not [e for e in events if e["event"] == "restarted"], "half memorized: not thrown away"
-    assert result["reason"] == "stalled" and 0.5 <= result["memorized"] < 1
+    assert result["reason"] == "stalled" and result["memorized"] < 1
+    assert max(e["memorized"] for e in epochs) >= 0.5  # facts near the threshold may come and go (bf16)
     flat = [e["mean_fact_loss"] for e in epochs if e["epoch"] > recipe.half_at + 1]
     assert len(flat) > 3 and max(flat) < 1.01 * min(flat), "flat for longer than the guard's patience"
 
@@ -325,7 +350,7 @@ def test_ddp_two_cpu_processes(tmp_path, tiny_model_dir):
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([*launcher, "-m", "engine.tune.child", "--config", str(out / "config.json")],
                           capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, "".join(p.read_text() for p in sorted(out.glob("error*.txt"))) or proc.stderr[-3000:]
     events = read_events(out / "events.jsonl")
     assert events[0]["event"] == "started" and events[0]["processes"] == 2
     assert sum(1 for e in events if e["event"] == "started") == 1, "only the main process writes events"

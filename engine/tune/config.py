@@ -29,7 +29,7 @@ class TuneConfig:
                         "'experts': memory experts, one small adapter per group of facts and a router", "memory")
     expert_size: int = _help("Memory experts: most facts one expert holds", 40)
     experts_at_once: int = _help("Memory experts trained together, their facts in the same batches (each "
-                                 "through its own adapter); 0: by device (1 on a CPU, 8 on a GPU)", 0)
+                                 "through its own adapter); 0: by device (one at a time on every device so far)", 0)
     router_threshold: float = _help("Memory experts: least question similarity for an expert to answer "
                                     "(below it the base model answers)", 0.5)
     lora_r: int = _help("LoRA rank: capacity of the adapter", 16)

@@ -46,10 +46,12 @@ def default_batch_size(device: str) -> int:
 
 def default_experts_at_once(device: str) -> int:
     """Memory experts trained together in one batch when the config leaves it to the device
-    (experts_at_once 0): one at a time on a CPU or MPS, where a step costs in proportion to its examples
-    and grouping would save nothing; 8 on a CUDA GPU, where a small model's step is bound by kernel
-    launches, not arithmetic, so 8 experts' examples cost about what one's do."""
-    return 8 if device == "cuda" else 1
+    (experts_at_once 0): one at a time everywhere. On a CPU a step costs in proportion to its examples,
+    so grouping saves nothing. On a GPU it was expected to (a small model's step is bound by kernel
+    launches), but on an H100 40 facts in 4 experts took 141 s together and 131 s one at a time: peft's
+    mixed-adapter forward runs each adapter's rows separately in every LoRA layer, so a group's step
+    cost about 4 single steps (1.3 s vs 0.3 s, profiled; docs/benchmarks.md). Grouping stays a choice."""
+    return 1
 
 
 def memory_mb(device: str) -> float | None:

@@ -169,6 +169,7 @@ class MemoryTuningRecipe:
         self.tokens_seen = 0
         self.lr_scale = 1.0  # halved at each roll-back after a divergence
         self.best: dict[str, Any] | None = None  # the epoch with the lowest mean fact loss (in memory only)
+        self.pass_start: dict[str, Any] | None = None  # the state this epoch began with (a candidate best)
         self.plateau = {"best": math.inf, "epoch": 0, "restarts": 0, "most": 0}  # the last real improvement,
         # restarts, and the most facts below the threshold since the last (re)start
         if self.resume:
@@ -220,6 +221,7 @@ class MemoryTuningRecipe:
                 if self.epoch_plan is None:
                     self.epoch_plan = self._plan_epoch()
                     self.position = 0
+                    self._start_pass()
                 # 2) the steps of the epoch
                 while self.position < len(self.epoch_plan):
                     self._train_step(self.epoch_plan[self.position])
@@ -384,14 +386,29 @@ class MemoryTuningRecipe:
         return None
 
     # -- divergence -----------------------------------------------------------------------------------
+    def _watches_divergence(self) -> bool:
+        return self.config.method == "memory" and self.config.rollback_on_divergence
+
+    def _start_pass(self) -> None:
+        """The adapter and optimizer as this epoch begins: the epoch's fact losses are measured with
+        these weights (each before its batch's update), so they are what a low mean vouches for. The
+        weights at the epoch's end are not: its last update may be the one that blew up, and going
+        back to them went on diverging at every epoch (one-step epochs on a GPU)."""
+        self.pass_start = None
+        if self._watches_divergence():
+            self.pass_start = {"step": self.step, "adapter": self._adapter_weights(),
+                               "optimizer": _on_cpu(self.optimizer.state_dict()),
+                               "recalled": dict(self.recalled), "missed": set(self.missed)}
+
     def _watch_divergence(self, mean_loss: float) -> bool:
         """At a constant learning rate a memory run can blow up late: 100 row facts in one rank-32
         adapter at lr 2e-3 went from 43% memorized to none at step 775, gradient clipping or not
-        (docs/benchmarks.md). Keep the adapter and optimizer of the epoch with the lowest mean fact loss;
-        when the mean jumps far above it, go back there with half the learning rate instead of losing
-        the run. True when it rolled back."""
+        (docs/benchmarks.md). Keep the adapter and optimizer that began the epoch with the lowest mean
+        fact loss; when the mean jumps far above it, go back there with half the learning rate instead
+        of losing the run. True when it rolled back."""
         cfg = self.config
-        if cfg.method != "memory" or not cfg.rollback_on_divergence or math.isinf(mean_loss):
+        start, self.pass_start = self.pass_start, None
+        if not self._watches_divergence() or math.isinf(mean_loss):
             return False
         best = self.best
         if best is not None and mean_loss > max(DIVERGED_RATIO * best["mean_loss"],
@@ -402,11 +419,8 @@ class MemoryTuningRecipe:
                              best_mean_fact_loss=best["mean_loss"], back_to_step=best["step"],
                              learning_rate=cfg.learning_rate * self.lr_scale)
             return True
-        if best is None or mean_loss < best["mean_loss"]:
-            self.best = {"mean_loss": mean_loss, "step": self.step,
-                         "adapter": _on_cpu(self._adapter_state()), "optimizer": _on_cpu(self.optimizer.state_dict()),
-                         "fact_loss": dict(self.fact_loss), "recalled": dict(self.recalled),
-                         "missed": set(self.missed)}
+        if start is not None and (best is None or mean_loss < best["mean_loss"]):  # none: resumed mid-epoch
+            self.best = {**start, "mean_loss": mean_loss, "fact_loss": dict(self.fact_loss)}
         return False
 
     def _watch_plateau(self, mean_loss: float, memorized: int) -> bool:
@@ -453,12 +467,12 @@ class MemoryTuningRecipe:
         self.fact_loss = {fact_id: math.inf for fact_id in self.fact_loss}
         self.recalled = {fact_id: False for fact_id in self.recalled}
         self.missed = set()
-        self.best, self.lr_scale = None, 1.0
+        self.best, self.pass_start, self.lr_scale = None, None, 1.0
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         """The adapter, optimizer moments and per-fact scores of a kept epoch (its step count stays: the
         steps since were trained and count in budgets and plots)."""
-        self._load_adapter_state(snapshot["adapter"])
+        self._load_adapter_weights(snapshot["adapter"])
         self.optimizer.load_state_dict(_on_cpu(snapshot["optimizer"]))  # a copy: Adam updates its state in place
         self.fact_loss, self.recalled = dict(snapshot["fact_loss"]), dict(snapshot["recalled"])
         self.missed = set(snapshot["missed"])
@@ -540,8 +554,17 @@ class MemoryTuningRecipe:
         if stop:
             raise StopRequested()
 
+    def _barrier(self) -> None:
+        """Every process here before one writes what all trained. Not accelerate's wait_for_everyone:
+        it names the process's GPU (device_ids=[local rank]) for CPU processes too, and two CPU processes
+        on a one-GPU machine failed there with "invalid device ordinal" (seen on an H100; accelerate
+        issue #3775 is the same error with gloo)."""
+        if self.accelerator.num_processes > 1:
+            on_gpu = self.accelerator.device.type == "cuda"
+            torch.distributed.barrier(device_ids=[self.accelerator.local_process_index] if on_gpu else None)
+
     def _save_checkpoint(self) -> None:
-        self.accelerator.wait_for_everyone()
+        self._barrier()
         if not self.main:
             return
         state = {
@@ -560,6 +583,19 @@ class MemoryTuningRecipe:
         torch.save(state, partial)
         partial.replace(folder / "state.pt")  # atomic: a crash never leaves a half checkpoint
         self.events.emit("checkpoint", step=self.step, path=str(folder))
+
+    def _adapter_weights(self) -> dict[str, torch.Tensor]:
+        """Every LoRA weight (of every adapter) copied to the CPU: the roll-back's snapshot, taken each
+        epoch. peft's state dict, kept for checkpoints, walks the modules once per key: 0.1 s per
+        adapter on an H100, longer than the epoch's one step."""
+        return {name: weight.detach().to("cpu", copy=True)
+                for name, weight in self.accelerator.unwrap_model(self.model).named_parameters() if "lora_" in name}
+
+    def _load_adapter_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        current = dict(self.accelerator.unwrap_model(self.model).named_parameters())
+        with torch.no_grad():
+            for name, weight in weights.items():
+                current[name].copy_(weight)
 
     def _adapter_state(self) -> dict[str, Any]:
         from peft import get_peft_model_state_dict
@@ -594,7 +630,7 @@ class MemoryTuningRecipe:
     def _save_outputs(self) -> Path:
         import json
 
-        self.accelerator.wait_for_everyone()
+        self._barrier()
         adapter = self.out / "adapter"
         if self.main:
             self.accelerator.unwrap_model(self.model).save_pretrained(adapter)

@@ -4,6 +4,7 @@ in a child process, so a crash never takes the caller down."""
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,17 @@ def _job_for(config: TuneConfig, log: EventLog, resume: bool, stop_file: Path | 
     return MemoryTuningRecipe(config, log, resume=resume, stop_file=stop_file)
 
 
+def _keep_traceback(out: Path, job: Any) -> None:
+    """error.txt for the main process; under torchrun another process's own error goes to
+    error-rankN.txt and its stderr (only the main process writes events, and the main process's error
+    is then only that a peer went away)."""
+    if getattr(job, "main", True):
+        (out / "error.txt").write_text(traceback.format_exc())
+        return
+    (out / f"error-rank{os.environ.get('RANK', '?')}.txt").write_text(traceback.format_exc())
+    traceback.print_exc()
+
+
 def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None = None,
                stop_file: Path | None = None, job: Any = None) -> dict[str, Any]:
     """`job`: a recipe built by the caller (memory experts trained together); by default the config's
@@ -55,7 +67,7 @@ def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None
             reason, kind = str(error), "error"
         else:
             reason, kind = f"{type(error).__name__}: {error}", "crash"
-        (out / "error.txt").write_text(traceback.format_exc())
+        _keep_traceback(out, job)
         log.emit("failed", reason=reason, kind=kind, step=getattr(job, "step", 0))
         return {"status": "failed", "reason": reason, "kind": kind}
     finally:

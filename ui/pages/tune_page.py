@@ -68,7 +68,7 @@ class TunePage(QWidget):
         self.method.addItems(list(METHODS))
         self.expert_size = spin_box(2, 10_000, defaults.expert_size)
         self.experts_at_once = spin_box(0, 64, defaults.experts_at_once)
-        self.experts_at_once.setSpecialValueText("by device")  # 0: 1 on a CPU, 8 on a GPU
+        self.experts_at_once.setSpecialValueText("by device")  # 0: one at a time (engine/tune/device.py)
         self.lora_r = spin_box(1, 256, defaults.lora_r)
         self.batch_size = spin_box(0, 512, defaults.batch_size)
         self.batch_size.setSpecialValueText("by device")  # 0: 4 on a CPU, 10 on a GPU
