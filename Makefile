@@ -35,7 +35,7 @@ demo-db: install  ## regenerate resources/demo/lumen.{sqlite,duckdb}
 bench: install  ## the benchmarks that take minutes (memory experts scaling: bench-mome)
 	for f in bench/bench_*.py; do [ $$f = bench/bench_mome_scaling.py ] || $(BIN)/python $$f || exit 1; done
 
-bench-mome: install  ## memory experts vs one adapter at 100/1,000/5,000 facts, each trained to full recall (no time budget; the one adapter stops at 2x the experts' time): hours; meant for a GPU. Goes on where it stopped (.bench-work/; on a new machine from bench/results/mome-scaling/, committed after each sitting); STOP_AFTER=MIN ends a sitting
+bench-mome: install  ## memory experts vs one adapter at 100/1,000/5,000 facts, each trained to full recall (no time budget; the one adapter stops at the experts' optimizer steps: the same compute): hours; meant for a GPU. Goes on where it stopped (.bench-work/; on a new machine from bench/results/mome-scaling/, committed after each sitting); STOP_AFTER=MIN ends a sitting
 	$(BIN)/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 0 --new 100 --work .bench-work/mome --record bench/results/mome-scaling \
 		--out docs/benchmarks $(if $(STOP_AFTER),--stop-after $(STOP_AFTER))
 

@@ -131,7 +131,8 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting, keep: Path 
     return result, spent
 
 
-def prepare(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args) -> TuneConfig:
+def prepare(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args,
+            steps: int = 0) -> TuneConfig:
     """The run's facts and settings; an experts run the work folder lost is rebuilt from --record.
     LoRA alpha grows with the rank up to 16 and then stays at 32 (the default config's scale). Both
     methods train at one learning rate and clipping (--lr, --clip): at lr 2e-3 the one adapter (rank 32,
@@ -142,7 +143,7 @@ def prepare(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: 
     config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model="bundled",
                         database_name="lumen", method=method, expert_size=args.expert_size,
                         experts_at_once=args.experts_at_once, lora_r=rank, lora_alpha=2 * min(rank, 16),
-                        batch_size=args.batch_size, max_steps=0, max_minutes=minutes,
+                        batch_size=args.batch_size, max_steps=steps, max_minutes=minutes,
                         learning_rate=args.lr, max_grad_norm=args.clip,
                         recall_every=2, checkpoint_every=100, log_every=10)
     kept = kept_folder(folder, method, args)
@@ -156,15 +157,16 @@ def kept_folder(folder: Path, method: str, args) -> Path | None:
 
 
 def train(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args,
-          sitting: Sitting) -> dict:
-    """One run to full recall, or to its budget of `minutes` (0: none)."""
-    config = prepare(folder, pairs, method, rank, minutes, args)
+          sitting: Sitting, steps: int = 0) -> dict:
+    """One run to full recall, or to its budget of `minutes` or `steps` (0: none)."""
+    config = prepare(folder, pairs, method, rank, minutes, args, steps)
     result, seconds = train_or_resume(config, folder / "events.jsonl", sitting, keep=kept_folder(folder, method, args))
     return {"method": method, "facts": len(pairs), "rank": rank, "recall": result.get("recall"),
             "status": result.get("status"), "reason": result.get("reason"), "seconds": seconds,
+            "steps": result.get("step"),
             "seconds_per_fact": seconds / len(pairs), "experts": result.get("experts"),
             "experts_at_once": args.experts_at_once, "learning_rate": config.learning_rate,
-            "max_grad_norm": config.max_grad_norm, "budget_s": minutes * 60 or None}
+            "max_grad_norm": config.max_grad_norm, "budget_s": minutes * 60 or None, "budget_steps": steps or None}
 
 
 def restore_experts_run(config: TuneConfig, kept: Path) -> None:
@@ -210,7 +212,10 @@ def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitt
     planned = json.loads(marker.read_text())
     result, seconds = train_or_resume(TuneConfig.load(copy / "run" / "config.json"), copy / "update-events.jsonl",
                                       sitting)
-    return {"seconds": planned["seconds"] + seconds, "new_experts": planned["new_experts"],
+    from engine.mome.experts import ExpertSet
+
+    steps = sum(e.steps for e in ExpertSet.load(copy / "run").experts if e.name in planned["new_experts"])
+    return {"seconds": planned["seconds"] + seconds, "steps": steps, "new_experts": planned["new_experts"],
             "recall": result.get("recall"), "status": result.get("status")}
 
 
@@ -278,14 +283,19 @@ def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tup
 
         update = point(f"update-{largest}+{args.new}", add_to_largest)
         update["share_of_full_retrain"] = update["seconds"] / experts[largest]["seconds"]
+        update["share_of_full_retrain_steps"] = update["steps"] / experts[largest]["steps"]
     rows = []
     for size, mome in experts.items():
         rows.append(mome)
         if not args.skip_single:
             rank = min(args.max_rank, args.expert_rank * mome["experts"])  # same total rank
-            minutes = args.minutes or args.single_cap * mome["seconds"] / 60  # never open-ended
+            # never open-ended: a budget in steps, the compute the experts needed (a step is one batch of
+            # the same size through the same model in both methods), so a point measured over sittings
+            # on machines of different speeds compares like with like; in minutes where asked for
+            minutes = args.minutes
+            steps = 0 if minutes else round(args.single_cap * mome["steps"])
             rows.append(point(f"single-{size}", lambda: train(work / f"single-{size}", everything[:size], "memory",
-                                                              rank, minutes, args, sitting)))
+                                                              rank, minutes, args, sitting, steps)))
     return rows, update
 
 
@@ -307,9 +317,9 @@ def main() -> int:
                         help="minutes of training in this sitting; then checkpoint and exit 3 (0: no limit)")
     parser.add_argument("--new", type=int, default=100, help="facts added to the largest memory afterwards")
     parser.add_argument("--skip-single", action="store_true")
-    parser.add_argument("--single-cap", type=float, default=2.0,
-                        help="with --minutes 0: the one adapter stops at this many times the experts' training "
-                        "time at the same size (it may never reach full recall; 0: no cap)")
+    parser.add_argument("--single-cap", type=float, default=1.0,
+                        help="with --minutes 0: the one adapter stops at this many times the experts' optimizer "
+                        "steps at the same size, the same compute at 1 (it may never reach full recall; 0: no cap)")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both methods (at 2e-3 the one "
                         "adapter diverged on 100 row facts and 50-fact experts stalled)")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip of both methods (0: none)")
@@ -330,17 +340,19 @@ def main() -> int:
             print(f"not done yet: {stopped}; run the same command again to go on", flush=True)
             return 3
     largest = max(args.sizes)
-    lines = ["| facts | method | rank | recall | training time | time per fact |", "|---|---|---|---|---|---|"]
+    lines = ["| facts | method | rank | recall | optimizer steps | training time | time per fact |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         name = f"memory experts ({r['experts']})" if r["method"] == "experts" else "one adapter"
         recall = "-" if r["recall"] is None else f"{r['recall']:.1%}"
-        if r.get("reason") == "time budget":
-            recall += " (stopped at its time budget)"
-        lines.append(f"| {r['facts']} | {name} | {r['rank']} | {recall} | {r['seconds']:.0f} s | "
+        if r.get("reason") in ("time budget", "step budget"):
+            recall += f" (stopped at its {r['reason']})"
+        lines.append(f"| {r['facts']} | {name} | {r['rank']} | {recall} | {r['steps']:,} | {r['seconds']:.0f} s | "
                      f"{r['seconds_per_fact']:.2f} s |")
     if update:
         lines.append(f"\nAdding {args.new} facts to the {largest}-fact memory: {update['seconds']:.0f} s "
-                     f"({update['share_of_full_retrain']:.1%} of the full training), recall after "
+                     f"({update['share_of_full_retrain']:.1%} of the full training's time, "
+                     f"{update['share_of_full_retrain_steps']:.1%} of its steps), recall after "
                      f"{(update['recall'] or 0):.1%}, new experts {', '.join(update['new_experts'])}")
     table = "\n".join(lines)
     print(table)
