@@ -100,7 +100,10 @@ def keep_account(spent_file: Path, spent: float, started: float, done: threading
 
 def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting, keep: Path | None = None) -> tuple[dict, float]:
     """Run (or resume) one training run; its seconds are summed over sittings in seconds.json. With
-    `keep`, an experts run's manifest and seconds are copied there after every sitting."""
+    `keep`, an experts run's manifest and seconds are copied there after every sitting, and a one-adapter
+    run's events: its checkpoint (a rank-176 adapter and its optimizer state, some 650 MB at 1,000 facts)
+    is too big to keep, its loss and recall curve is not, so a run lost with its machine still shows how
+    far it got."""
     run = Path(config.output_dir)
     # a sitting killed outright leaves the last checkpoint (every 100 steps), or none yet: start over
     resume = (run / "config.json").exists() and ((run / "checkpoint" / "state.pt").exists()
@@ -124,6 +127,9 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting, keep: Path 
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(run / MANIFEST, keep / MANIFEST)
             shutil.copy(spent_file, keep / spent_file.name)
+        elif keep and log.exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, keep / log.name)
     if result.get("status") == "stopped":
         raise NotDone(f"{run} stopped after {spent:.0f} s in all")
     if result.get("status") == "failed":
@@ -146,21 +152,21 @@ def prepare(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: 
                         batch_size=args.batch_size, max_steps=steps, max_minutes=minutes,
                         learning_rate=args.lr, max_grad_norm=args.clip,
                         recall_every=2, checkpoint_every=100, log_every=10)
-    kept = kept_folder(folder, method, args)
-    if kept and (kept / MANIFEST).exists() and not (folder / "run" / MANIFEST).exists():
+    kept = kept_folder(folder, args)
+    if method == "experts" and kept and (kept / MANIFEST).exists() and not (folder / "run" / MANIFEST).exists():
         restore_experts_run(config, kept)
     return config
 
 
-def kept_folder(folder: Path, method: str, args) -> Path | None:
-    return args.record / folder.name if method == "experts" and args.record else None
+def kept_folder(folder: Path, args) -> Path | None:
+    return args.record / folder.name if args.record else None
 
 
 def train(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: float, args,
           sitting: Sitting, steps: int = 0) -> dict:
     """One run to full recall, or to its budget of `minutes` or `steps` (0: none)."""
     config = prepare(folder, pairs, method, rank, minutes, args, steps)
-    result, seconds = train_or_resume(config, folder / "events.jsonl", sitting, keep=kept_folder(folder, method, args))
+    result, seconds = train_or_resume(config, folder / "events.jsonl", sitting, keep=kept_folder(folder, args))
     return {"method": method, "facts": len(pairs), "rank": rank, "recall": result.get("recall"),
             "status": result.get("status"), "reason": result.get("reason"), "seconds": seconds,
             "steps": result.get("step"),
