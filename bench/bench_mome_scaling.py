@@ -226,31 +226,45 @@ def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitt
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """Training time and optimizer steps against facts, side by side: the seconds of a point measured
+    over sittings on several machines carry their speeds, the steps do not. A dashed line shows what
+    linear growth from the experts' smallest point would be."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import pyqtgraph as pg
-    import pyqtgraph.exporters
     from PySide6.QtWidgets import QApplication
 
     QApplication.instance() or QApplication([])
-    widget = pg.PlotWidget(title="Training time vs facts (labels: exact recall at the end)")
-    widget.setBackground("w")
-    widget.addLegend()
-    for method, color in (("memory", "#1f77b4"), ("experts", "#2ca02c")):
-        points = sorted((r["facts"], r["seconds"], r["recall"]) for r in rows if r["method"] == method)
-        if points:
-            widget.plot([p[0] for p in points], [p[1] for p in points], pen=pg.mkPen(color, width=2), symbol="o",
-                        symbolBrush=color, name="one adapter" if method == "memory" else "memory experts")
-        for facts, seconds, recall in points:  # a run stopped by its time budget shows it here
-            label = pg.TextItem("-" if recall is None else f"{recall:.0%}", color=color, anchor=(0.5, 1.3))
-            label.setPos(facts, seconds)
-            widget.addItem(label)
+    layout = pg.GraphicsLayoutWidget()
+    layout.setBackground("w")
+    panels = [("seconds", "Training time vs facts")]
+    if all(r.get("steps") for r in rows):
+        panels.append(("steps", "Optimizer steps vs facts"))
     facts = [r["facts"] for r in rows]
-    widget.setXRange(min(facts) * 0.9, max(facts) * 1.05)
-    widget.setYRange(0, max(r["seconds"] for r in rows) * 1.15)  # room for the labels; time from zero
-    widget.setLabel("bottom", "facts")
-    widget.setLabel("left", "seconds")
-    widget.resize(720, 420)
-    pyqtgraph.exporters.ImageExporter(widget.getPlotItem()).export(str(path))
+    for column, (measure, title) in enumerate(panels):
+        item = layout.addPlot(row=0, col=column, title=f"{title} (labels: exact recall at the end)")
+        item.addLegend(offset=(10, 10))
+        for method, color in (("memory", "#1f77b4"), ("experts", "#2ca02c")):
+            points = sorted((r["facts"], r[measure], r["recall"]) for r in rows if r["method"] == method)
+            if not points:
+                continue
+            item.plot([p[0] for p in points], [p[1] for p in points], pen=pg.mkPen(color, width=2), symbol="o",
+                      symbolBrush=color, name="one adapter" if method == "memory" else "memory experts")
+            for x, y, recall in points:  # a run stopped by its budget shows it here
+                label = pg.TextItem("-" if recall is None else f"{recall:.0%}", color=color, anchor=(0.5, 1.3))
+                label.setPos(x, y)
+                item.addItem(label)
+            if method == "experts":
+                x0, y0, _ = points[0]
+                item.plot([0, max(facts)], [0, y0 / x0 * max(facts)], pen=pg.mkPen(color, width=1, style=pg.QtCore.Qt.DashLine), name=f"linear from {x0} facts")
+        item.setXRange(0, max(facts) * 1.05)
+        item.setYRange(0, max(r[measure] for r in rows) * 1.15)  # room for the labels; from zero
+        item.setLabel("bottom", "facts")
+        item.setLabel("left", measure)
+    layout.resize(640 * len(panels), 440)
+    layout.show()  # laid out at its size (offscreen), then grabbed whole
+    QApplication.processEvents()
+    if not layout.grab().save(str(path)):
+        raise OSError(f"could not write {path}")
 
 
 def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tuple[list[dict], dict | None]:
