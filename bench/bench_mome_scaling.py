@@ -240,11 +240,11 @@ def plot(rows: list[dict], path: Path) -> None:
     if all(r.get("steps") for r in rows):
         panels.append(("steps", "Optimizer steps vs facts"))
     facts = [r["facts"] for r in rows]
-    for column, (measure, title) in enumerate(panels):
+    for column, (quantity, title) in enumerate(panels):
         item = layout.addPlot(row=0, col=column, title=f"{title} (labels: exact recall at the end)")
         item.addLegend(offset=(10, 10))
         for method, color in (("memory", "#1f77b4"), ("experts", "#2ca02c")):
-            points = sorted((r["facts"], r[measure], r["recall"]) for r in rows if r["method"] == method)
+            points = sorted((r["facts"], r[quantity], r["recall"]) for r in rows if r["method"] == method)
             if not points:
                 continue
             item.plot([p[0] for p in points], [p[1] for p in points], pen=pg.mkPen(color, width=2), symbol="o",
@@ -255,11 +255,12 @@ def plot(rows: list[dict], path: Path) -> None:
                 item.addItem(label)
             if method == "experts":
                 x0, y0, _ = points[0]
-                item.plot([0, max(facts)], [0, y0 / x0 * max(facts)], pen=pg.mkPen(color, width=1, style=pg.QtCore.Qt.DashLine), name=f"linear from {x0} facts")
+                item.plot([0, max(facts)], [0, y0 / x0 * max(facts)], pen=pg.mkPen(color, width=1, style=pg.QtCore.Qt.DashLine),
+                          name=f"linear from {x0} facts")
         item.setXRange(0, max(facts) * 1.05)
-        item.setYRange(0, max(r[measure] for r in rows) * 1.15)  # room for the labels; from zero
+        item.setYRange(0, max(r[quantity] for r in rows) * 1.15)  # room for the labels; from zero
         item.setLabel("bottom", "facts")
-        item.setLabel("left", measure)
+        item.setLabel("left", quantity)
     layout.resize(640 * len(panels), 440)
     layout.show()  # laid out at its size (offscreen), then grabbed whole
     QApplication.processEvents()
