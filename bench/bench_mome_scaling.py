@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.paths import DEMO_SQLITE  # noqa: E402
-from engine.mome.experts import MANIFEST  # noqa: E402
+from engine.mome.experts import MANIFEST, ExpertSet  # noqa: E402
 from engine.qa.pairs import QAPair  # noqa: E402
 from engine.tune import data as D  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402
@@ -180,7 +180,7 @@ def restore_experts_run(config: TuneConfig, kept: Path) -> None:
     the trained experts keep their measured steps, time and recall, but their adapters are gone, so
     the rebuilt run serves this measurement, not chat. An expert that was part-trained starts over,
     and the time spent on it is taken off the run's seconds. The router's vectors are embedded again."""
-    from engine.mome.experts import BaseEmbedder, ExpertSet, save_vectors
+    from engine.mome.experts import BaseEmbedder, save_vectors
 
     run = Path(config.output_dir)
     manifest = ExpertSet.load(kept)
@@ -218,8 +218,6 @@ def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitt
     planned = json.loads(marker.read_text())
     result, seconds = train_or_resume(TuneConfig.load(copy / "run" / "config.json"), copy / "update-events.jsonl",
                                       sitting)
-    from engine.mome.experts import ExpertSet
-
     steps = sum(e.steps for e in ExpertSet.load(copy / "run").experts if e.name in planned["new_experts"])
     return {"seconds": planned["seconds"] + seconds, "steps": steps, "new_experts": planned["new_experts"],
             "recall": result.get("recall"), "status": result.get("status")}
