@@ -525,6 +525,9 @@ def cmd_self_test(args: argparse.Namespace) -> int:
     print(f"bundled model: ok ({chat.source.name}) answered {answer.strip()!r}")
     if not answer.strip():
         raise EngramError("The bundled model loaded but produced no answer")
+    if "paris" not in answer.lower():  # greedy decoding: a working build always says Paris
+        raise EngramError(f"The bundled model answered {answer.strip()!r} instead of Paris: llama.cpp computes "
+                          "wrong results on this machine")
     print(f"self-test passed in {time.monotonic() - started:.1f}s")
     return 0
 

@@ -14,6 +14,7 @@ from engine.chat.sql_agent import extract_sql, run_agent, summarize
 from engine.db import open_database
 from engine.export.gguf_export import ExportError, export_model, source_gguf
 from engine.export.parity import check_parity, gguf_recall
+import engine.models.llama_runtime as llama_runtime
 from engine.models.llama_runtime import LlamaChat, ModelLoadError, Sampling
 from engine.qa.chat_format import PromptContext
 from engine.tune import data as D
@@ -161,6 +162,24 @@ def test_chat_streams_stops_and_trims_history(tuned):
         for _ in range(12):  # far more text than 512 tokens of context
             list(session.send("Tell me a long story about databases and tables and rows. " * 5))
         assert session.trimmed > 0
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_bundled_model_answers_correctly_with_or_without_amx(monkeypatch, amx):
+    """On AMX CPUs llama.cpp's AMX repacking of Q4_1 weights computes garbage and then segfaults, so
+    there the weights load into plain CPU buffers; elsewhere llama.cpp keeps its faster repacking."""
+    import llama_cpp.llama_cpp as lib
+
+    if amx is False and llama_runtime.cpu_has_amx():
+        pytest.skip("this CPU has AMX: the bundled model would crash with AMX repacking on")
+    default = lib.llama_model_default_params
+    monkeypatch.setattr(llama_runtime, "cpu_has_amx", lambda: amx)
+    with LlamaChat(None, n_ctx=512) as chat:
+        assert chat._llm.model_params.use_extra_bufts is (not amx)
+        answer = chat.complete([{"role": "user", "content": "What is the capital of France? One word."}],
+                               Sampling(max_tokens=8))
+    assert "Paris" in answer
+    assert lib.llama_model_default_params is default, "llama.cpp's defaults are restored after the load"
 
 
 def test_malformed_gguf_is_a_clear_error(tmp_path):

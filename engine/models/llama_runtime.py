@@ -8,12 +8,49 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from engine.cancel import CancelToken
 from engine.models.locate import ModelLoadError, ModelSource, resolve_model
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def cpu_has_amx() -> bool:
+    """Whether llama.cpp's CPU backend was built with, and runs on, Intel AMX."""
+    import llama_cpp
+
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+@contextmanager
+def _weights_in_plain_cpu_buffers(wanted: bool):
+    """llama.cpp repacks the weights for AMX on CPUs that have it (Xeon Sapphire Rapids and later),
+    and that path computes garbage and then segfaults on Q4_0/Q4_1 weights, the bundled model's
+    format (ggml-org/llama.cpp#16315, #20824). llama-cpp-python's `Llama` has no argument for
+    llama.cpp's `use_extra_bufts`, so its default parameters are wrapped while one model loads."""
+    import llama_cpp.llama_cpp as lib
+
+    if not wanted:
+        yield
+        return
+    default = lib.llama_model_default_params
+
+    def without_extra_buffers():
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        lib.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = default
 
 
 @dataclass(frozen=True)
@@ -41,8 +78,9 @@ class LlamaChat:
         self.source = source
         self._lock = threading.Lock()
         try:
-            self._llm = Llama(model_path=str(source.path), n_ctx=n_ctx, lora_path=lora_path, verbose=False,
-                              n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
+            with _weights_in_plain_cpu_buffers(cpu_has_amx()):
+                self._llm = Llama(model_path=str(source.path), n_ctx=n_ctx, lora_path=lora_path, verbose=False,
+                                  n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"llama.cpp could not load {source.path}: {error}") from None
         self._adapters: dict[str, object] = {}
