@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench bench-mome demo-db screenshot-experts package clean
+.PHONY: install run demo test lint bench bench-mome bench-mome-report demo-db screenshot-experts package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,12 +32,16 @@ test: lint  ## the whole test suite, plus the architecture contract
 demo-db: install  ## regenerate resources/demo/lumen.{sqlite,duckdb}
 	$(BIN)/python scripts/make_demo_db.py
 
-bench: install  ## the benchmarks that take minutes (memory experts scaling: bench-mome)
-	for f in bench/bench_*.py; do [ $$f = bench/bench_mome_scaling.py ] || $(BIN)/python $$f || exit 1; done
+bench: install  ## the benchmarks that take minutes (memory experts scaling: bench-mome; one of its experts alone: bench/bench_expert_alone.py)
+	for f in bench/bench_*.py; do case $$f in *mome_scaling.py|*expert_alone.py) continue;; esac; $(BIN)/python $$f || exit 1; done
 
 bench-mome: install  ## memory experts vs one adapter at 100/1,000/5,000 facts, each trained to full recall (no time budget; the one adapter stops at the experts' optimizer steps: the same compute): hours; meant for a GPU. Goes on where it stopped (.bench-work/; on a new machine from bench/results/mome-scaling/, committed after each sitting); STOP_AFTER=MIN ends a sitting
 	$(BIN)/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 0 --new 100 --work .bench-work/mome --record bench/results/mome-scaling \
 		--out docs/benchmarks $(if $(STOP_AFTER),--stop-after $(STOP_AFTER))
+
+bench-mome-report: install  ## redraw docs/benchmarks/mome-scaling.{md,json,png} from bench/results/mome-scaling/ (no training; a point not finished shows as far as it got)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 0 --new 100 --work .bench-work/mome \
+		--record bench/results/mome-scaling --out docs/benchmarks --report-only
 
 screenshot-experts: install  ## docs/images/chat-experts.png (trains 3 small experts: minutes); the others: scripts/screenshots.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshot_chat_experts.py

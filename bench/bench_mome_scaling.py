@@ -37,7 +37,7 @@ from engine.mome.experts import MANIFEST, ExpertSet  # noqa: E402
 from engine.qa.pairs import QAPair  # noqa: E402
 from engine.tune import data as D  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402
-from engine.tune.events import EventLog  # noqa: E402
+from engine.tune.events import EventLog, read_events  # noqa: E402
 from engine.tune.run import run_tuning  # noqa: E402
 
 LOOKUPS = [  # (table, key column, noun, columns asked about)
@@ -127,7 +127,8 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting, keep: Path 
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(run / MANIFEST, keep / MANIFEST)
             shutil.copy(spent_file, keep / spent_file.name)
-        elif keep and log.exists():
+        elif keep and log.exists() and furthest_step(log) >= furthest_step(keep / log.name):
+            # a run started over on a new machine does not replace the kept curve of one that got further
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(log, keep / log.name)
     if result.get("status") == "stopped":
@@ -223,6 +224,14 @@ def add_new_facts(run: Path, old: list[QAPair], new: list[QAPair], sitting: Sitt
             "recall": result.get("recall"), "status": result.get("status")}
 
 
+def recall_label(row: dict) -> str:
+    if row["recall"] is None:
+        return "-"
+    if row.get("partial"):
+        return f"≥{row['recall']:.0%} at {row['steps'] / row['budget_steps']:.0%} of its steps"
+    return f"{row['recall']:.0%}"
+
+
 def plot(rows: list[dict], path: Path) -> None:
     """Training time and optimizer steps against facts, side by side: the seconds of a point measured
     over sittings on several machines carry their speeds, the steps do not. A dashed line shows what
@@ -242,17 +251,26 @@ def plot(rows: list[dict], path: Path) -> None:
         item = layout.addPlot(row=0, col=column, title=f"{title} (labels: exact recall at the end)")
         item.addLegend(offset=(10, 10))
         for method, color in (("memory", "#1f77b4"), ("experts", "#2ca02c")):
-            points = sorted((r["facts"], r[quantity], r["recall"]) for r in rows if r["method"] == method)
+            points = sorted((r["facts"], r[quantity], recall_label(r), bool(r.get("partial"))) for r in rows
+                            if r["method"] == method)
             if not points:
                 continue
-            item.plot([p[0] for p in points], [p[1] for p in points], pen=pg.mkPen(color, width=2), symbol="o",
-                      symbolBrush=color, name="one adapter" if method == "memory" else "memory experts")
-            for x, y, recall in points:  # a run stopped by its budget shows it here
-                label = pg.TextItem("-" if recall is None else f"{recall:.0%}", color=color, anchor=(0.5, 1.3))
+            name = "one adapter" if method == "memory" else "memory experts"
+            finished = [p for p in points if not p[3]]
+            item.plot([p[0] for p in finished], [p[1] for p in finished], pen=pg.mkPen(color, width=2), symbol="o",
+                      symbolBrush=color, name=name)
+            unfinished = [p for p in points if p[3]]  # a run not done yet: a hollow point, not on the curve
+            if unfinished:
+                item.plot([p[0] for p in unfinished], [p[1] for p in unfinished], pen=None, symbol="o",
+                          symbolBrush="w", symbolPen=pg.mkPen(color, width=2), name=f"{name}, not finished")
+            for x, y, text, partial in points:  # a run stopped by its budget, or still training, shows it here
+                # one adapter's labels under its points, the experts' above: at 100 and 1,000 facts they meet
+                anchor = (1.0 if partial else 0.5, -0.3 if method == "memory" else 1.3)
+                label = pg.TextItem(text, color=color, anchor=anchor)
                 label.setPos(x, y)
                 item.addItem(label)
             if method == "experts":
-                x0, y0, _ = points[0]
+                x0, y0, *_ = points[0]
                 item.plot([0, max(facts)], [0, y0 / x0 * max(facts)], pen=pg.mkPen(color, width=1, style=pg.QtCore.Qt.DashLine),
                           name=f"linear from {x0} facts")
         item.setXRange(0, max(facts) * 1.05)
@@ -301,20 +319,82 @@ def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tup
                                  sitting)
 
         update = point(f"update-{largest}+{args.new}", add_to_largest)
-        update["share_of_full_retrain"] = update["seconds"] / experts[largest]["seconds"]
-        update["share_of_full_retrain_steps"] = update["steps"] / experts[largest]["steps"]
+        update.update(retrain_shares(update, experts[largest]))
     rows = []
     for size, mome in experts.items():
         rows.append(mome)
         if not args.skip_single:
-            rank = min(args.max_rank, args.expert_rank * mome["experts"])  # same total rank
-            # never open-ended: a budget in steps, the compute the experts needed (a step is one batch of
-            # the same size through the same model in both methods), so a point measured over sittings
-            # on machines of different speeds compares like with like; in minutes where asked for
-            minutes = args.minutes
-            steps = 0 if minutes else round(args.single_cap * mome["steps"])
+            rank, minutes, steps = single_budget(mome, args)
             rows.append(point(f"single-{size}", lambda: train(work / f"single-{size}", everything[:size], "memory",
                                                               rank, minutes, args, sitting, steps)))
+    return rows, update
+
+
+def retrain_shares(update: dict, full: dict) -> dict:
+    """What adding the new facts cost as a share of training the full memory, in seconds and in steps."""
+    return {"share_of_full_retrain": update["seconds"] / full["seconds"],
+            "share_of_full_retrain_steps": update["steps"] / full["steps"]}
+
+
+def single_budget(mome: dict, args) -> tuple[int, float, int]:
+    """The one adapter's rank, minutes and steps at the size of the experts point `mome`: the experts'
+    total rank, and never open-ended: a budget in steps, the compute the experts needed (a step is one
+    batch of the same size through the same model in both methods), so a point measured over sittings
+    on machines of different speeds compares like with like; in minutes where asked for."""
+    rank = min(args.max_rank, args.expert_rank * mome["experts"])
+    steps = 0 if args.minutes else round(args.single_cap * mome["steps"])
+    return rank, args.minutes, steps
+
+
+def furthest_step(events: Path) -> int:
+    """The last step a kept events log reached (0: none)."""
+    if not events.exists():
+        return 0
+    return max((e.get("step") or 0 for e in read_events(events)), default=0)
+
+
+def in_progress(events: Path, size: int, rank: int, budget: int) -> dict | None:
+    """A one-adapter point not done yet, as far as its kept events go: the steps and seconds it reached
+    and its last periodic recall check, a lower bound (such a check decodes only the facts already under
+    the loss threshold). A run that needs more hours than a machine lasts shows where it got."""
+    if not events.exists():
+        return None
+    log = read_events(events)
+    progress = [e for e in log if e["event"] in ("step", "stopped") and "elapsed_s" in e]
+    if not progress:
+        return None
+    last = progress[-1]
+    check = next((e for e in reversed(log) if e["event"] == "recall"), None)
+    return {"method": "memory", "facts": size, "rank": rank, "recall": check["recall"] if check else None,
+            "recall_step": check["step"] if check else None, "status": "not finished", "reason": None,
+            "steps": last["step"], "budget_steps": budget, "seconds": last["elapsed_s"],
+            "seconds_per_fact": None, "experts": None, "partial": True}  # a share of a run is no rate
+
+
+def rows_so_far(args, work: Path) -> tuple[list[dict], dict | None]:
+    """The report's rows from what is kept: the finished points, and a one-adapter point in progress
+    from its events (written when a sitting ends, and with --report-only)."""
+    saved = (args.record or work) / "points.json"
+    done = json.loads(saved.read_text()) if saved.exists() else {}
+    rows = []
+    for size in args.sizes:
+        mome = done.get(f"experts-{size}")
+        if mome is None:
+            continue
+        rows.append(mome)
+        if args.skip_single:
+            continue
+        single = done.get(f"single-{size}")
+        if single is None:
+            rank, _, steps = single_budget(mome, args)
+            folder = kept_folder(work / f"single-{size}", args) or work / f"single-{size}"
+            single = in_progress(folder / "events.jsonl", size, rank, steps)
+        if single:
+            rows.append(single)
+    largest = max(args.sizes)
+    update = done.get(f"update-{largest}+{args.new}") if args.new else None
+    if update and f"experts-{largest}" in done:
+        update = {**update, **retrain_shares(update, done[f"experts-{largest}"])}
     return rows, update
 
 
@@ -343,6 +423,8 @@ def main() -> int:
                         "adapter diverged on 100 row facts and 50-fact experts stalled)")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip of both methods (0: none)")
     parser.add_argument("--out", default=None, help="folder for mome-scaling.md / .png / .json")
+    parser.add_argument("--report-only", action="store_true", help="only write the table and plot from what "
+                        "--record (or --work) keeps, a one-adapter point still training as far as it got")
     parser.add_argument("--replot", default=None, help="only redraw the PNG from a mome-scaling.json")
     args = parser.parse_args()
     if args.replot:
@@ -353,21 +435,35 @@ def main() -> int:
         raise SystemExit(f"the demo database gives only {len(everything)} lookup facts")
     with contextlib.ExitStack() as stack:
         work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.report_only:
+            write_report(*rows_so_far(args, work), args)
+            return 0
         try:
             rows, update = measure(everything, args, work, Sitting(args.stop_after))
         except NotDone as stopped:
             print(f"not done yet: {stopped}; run the same command again to go on", flush=True)
+            write_report(*rows_so_far(args, work), args)
             return 3
+    write_report(rows, update, args)
+    return 0
+
+
+def write_report(rows: list[dict], update: dict | None, args) -> None:
+    """The table (printed, and with --out as mome-scaling.md), the rows as JSON and the plot."""
     largest = max(args.sizes)
     lines = ["| facts | method | rank | recall | optimizer steps | training time | time per fact |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         name = f"memory experts ({r['experts']})" if r["method"] == "experts" else "one adapter"
         recall = "-" if r["recall"] is None else f"{r['recall']:.1%}"
-        if r.get("reason") in ("time budget", "step budget"):
+        steps = f"{r['steps']:,}"
+        if r.get("partial"):
+            recall = "-" if r["recall"] is None else f"≥ {r['recall']:.1%} (a lower bound, at step {r['recall_step']:,})"
+            steps += f" of {r['budget_steps']:,} (not finished)"
+        elif r.get("reason") in ("time budget", "step budget"):
             recall += f" (stopped at its {r['reason']})"
-        lines.append(f"| {r['facts']} | {name} | {r['rank']} | {recall} | {r['steps']:,} | {r['seconds']:.0f} s | "
-                     f"{r['seconds_per_fact']:.2f} s |")
+        per_fact = "-" if r["seconds_per_fact"] is None else f"{r['seconds_per_fact']:.2f} s"
+        lines.append(f"| {r['facts']} | {name} | {r['rank']} | {recall} | {steps} | {r['seconds']:.0f} s | {per_fact} |")
     if update:
         lines.append(f"\nAdding {args.new} facts to the {largest}-fact memory: {update['seconds']:.0f} s "
                      f"({update['share_of_full_retrain']:.1%} of the full training's time, "
@@ -384,8 +480,6 @@ def main() -> int:
             plot(rows, out / "mome-scaling.png")
         except ImportError as error:  # a machine without Qt: redraw later with --replot
             print(f"plot skipped ({error})")
-    return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
