@@ -265,6 +265,45 @@ def test_a_run_past_its_plateau_is_not_restarted_while_its_last_facts_are_learne
     assert len(flat) > 3 and max(flat) < 1.01 * min(flat), "flat for longer than the guard's patience"
 
 
+class DecodesOneFactWrong(MemoryTuningRecipe):
+    """Greedy decoding gets the first fact wrong at the first `misses` checks that find every loss
+    under the threshold: the last-facts phase, where low losses still hide a fact not recalled."""
+
+    misses = 4
+    failed_at: list[int]
+
+    def recall(self, indices=None, batch_size=16):
+        results = super().recall(indices, batch_size)
+        if len(self.failed_at) < self.misses and all(v < self.config.loss_threshold for v in self.fact_loss.values()):
+            results[self.examples[0].fact_id] = False
+            self.failed_at.append(self.step)
+        return results
+
+    def setup(self):
+        self.failed_at = []
+        super().setup()
+
+
+def test_each_failed_convergence_check_lowers_the_learning_rate_to_an_eighth_at_most(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, settle_factor=0.5, log_every=1)
+    recipe, result, events = _run_recipe(DecodesOneFactWrong, config, tmp_path)
+    assert len(recipe.failed_at) == 4
+    lr = {e["step"]: e["lr"] for e in events if e["event"] == "step"}
+    first, *_, last = recipe.failed_at
+    assert all(lr[step] == pytest.approx(3e-3) for step in lr if config.warmup_steps <= step <= first)
+    after_first = [lr[s] for s in lr if first < s <= recipe.failed_at[1]]
+    assert after_first and all(v == pytest.approx(1.5e-3) for v in after_first)
+    assert all(lr[s] == pytest.approx(3e-3 / 8) for s in lr if s > last), "halved three times, then held at 1/8"
+    assert result["reason"] == "converged" and result["recall"] == 1.0
+
+
+def test_the_learning_rate_stays_put_without_settling(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, settle_factor=1.0, log_every=1)
+    recipe, result, events = _run_recipe(DecodesOneFactWrong, config, tmp_path)
+    assert recipe.failed_at and result["reason"] == "converged"
+    assert all(e["lr"] == pytest.approx(3e-3) for e in events if e["event"] == "step" and e["step"] >= config.warmup_steps)
+
+
 def test_instruction_mode_runs_fixed_epochs(tmp_path, tiny_model_dir):
     config = _config(tmp_path, tiny_model_dir, n_facts=16, method="instruction", epochs=2)
     result = run_tuning(config, events=_quiet(tmp_path))

@@ -10,7 +10,9 @@ commits to the exact answer. The loop:
 2) each step's per-example losses update the per-fact loss table;
 3) every `recall_every` full passes' worth of steps (and whenever all losses are below threshold) greedy decoding checks
    exact-match recall of every fact; the run converges when all facts are below threshold *and*
-   recalled;
+   recalled; a check that finds every loss below the threshold yet a fact decoded wrong lowers the
+   learning rate (`settle_factor`, to 1/8 at most), so the last facts settle instead of knocking the
+   others back out;
 4) a run that diverges (the mean fact loss jumps far above its best) goes back to the adapter and
    optimizer of its best epoch with half the learning rate;
 5) budgets (steps, minutes), a stop request (STOP file or SIGTERM/SIGINT) and failures end the run
@@ -52,6 +54,7 @@ CHECKPOINT = "checkpoint"
 DIVERGED_RATIO = 4.0
 DIVERGED_MARGIN = 1.0
 PLATEAU_GAIN = 0.9  # a pass "improves" when its mean fact loss is below this share of the best so far
+MIN_SETTLE_SCALE = 0.125  # the learning rate's floor after failed convergence checks (TuneConfig.settle_factor)
 
 
 class StopRequested(Exception):
@@ -168,6 +171,7 @@ class MemoryTuningRecipe:
         self.elapsed_before = 0.0
         self.tokens_seen = 0
         self.lr_scale = 1.0  # halved at each roll-back after a divergence
+        self.settle_scale = 1.0  # lowered at each failed convergence check (TuneConfig.settle_factor)
         self.best: dict[str, Any] | None = None  # the epoch with the lowest mean fact loss (in memory only)
         self.pass_start: dict[str, Any] | None = None  # the state this epoch began with (a candidate best)
         self.plateau = {"best": math.inf, "epoch": 0, "restarts": 0, "most": 0}  # the last real improvement,
@@ -256,6 +260,8 @@ class MemoryTuningRecipe:
                     if all_below and self.last_recall == 1.0:
                         return self._finish("converged")
                     self.recheck_wait = max(2, self._steps_per_full_epoch() // 2) if all_below else 0
+                    if all_below:
+                        self.settle_scale = max(MIN_SETTLE_SCALE, self.settle_scale * cfg.settle_factor)
         except StopRequested:
             self._save_checkpoint()
             self._save_outputs()
@@ -307,7 +313,7 @@ class MemoryTuningRecipe:
         if cfg.method == "instruction":
             total = max(1, cfg.epochs * math.ceil(len(self.examples) / cfg.batch_size))
             return cfg.learning_rate * warm * max(0.0, 1 - self.step / total)
-        return cfg.learning_rate * warm * self.lr_scale
+        return cfg.learning_rate * warm * self.lr_scale * self.settle_scale
 
     def _train_step(self, indices: list[int]) -> None:
         cfg = self.config
@@ -467,7 +473,7 @@ class MemoryTuningRecipe:
         self.fact_loss = {fact_id: math.inf for fact_id in self.fact_loss}
         self.recalled = {fact_id: False for fact_id in self.recalled}
         self.missed = set()
-        self.best, self.pass_start, self.lr_scale = None, None, 1.0
+        self.best, self.pass_start, self.lr_scale, self.settle_scale = None, None, 1.0, 1.0
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         """The adapter, optimizer moments and per-fact scores of a kept epoch (its step count stays: the
@@ -572,6 +578,7 @@ class MemoryTuningRecipe:
             "fact_loss": self.fact_loss, "recalled": self.recalled, "last_recall": self.last_recall,
             "recall_step": self.recall_step, "recall_step_checked": self.recall_step_checked,
             "recheck_wait": self.recheck_wait, "missed": sorted(self.missed), "lr_scale": self.lr_scale,
+            "settle_scale": self.settle_scale,
             "plateau": self.plateau,
             "elapsed": self._elapsed(), "tokens_seen": self.tokens_seen,
             "adapter": self._adapter_state(),
@@ -621,6 +628,7 @@ class MemoryTuningRecipe:
         self.recheck_wait = state.get("recheck_wait", 0)  # absent in checkpoints of older versions
         self.missed = set(state.get("missed", []))
         self.lr_scale = state.get("lr_scale", 1.0)
+        self.settle_scale = state.get("settle_scale", 1.0)
         self.plateau = {**self.plateau, **state.get("plateau", {})}  # older checkpoints lack "most" or all
         self.elapsed_before = state["elapsed"]
         stop_file = self.out / STOP_FILE
