@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench bench-mome bench-mome-report demo-db screenshot-experts package clean
+.PHONY: install run demo test lint bench bench-quality bench-mome bench-mome-report demo-db screenshot-experts package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,11 +29,15 @@ lint: install  ## the architecture contract: engine/ and app/ never import Qt (i
 test: lint  ## the whole test suite, plus the architecture contract
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
-demo-db: install  ## regenerate resources/demo/lumen.{sqlite,duckdb}
+demo-db: install  ## regenerate resources/demo/{lumen,kestrel}.{sqlite,duckdb}
 	$(BIN)/python scripts/make_demo_db.py
+	$(BIN)/python scripts/make_kestrel_db.py
 
 bench: install  ## the benchmarks that take minutes (memory experts scaling: bench-mome; one of its experts alone: bench/bench_expert_alone.py)
-	for f in bench/bench_*.py; do case $$f in *mome_scaling.py|*expert_alone.py) continue;; esac; $(BIN)/python $$f || exit 1; done
+	for f in bench/bench_*.py; do case $$f in *mome_scaling.py|*expert_alone.py|*quality.py) continue;; esac; $(BIN)/python $$f || exit 1; done
+
+bench-quality: install  ## held-out analyst questions (evals/) on both demo databases: generate → tune → export q8_0 → base vs tuned by execution, per construct (under an hour on 2 cores)
+	$(BIN)/python bench/bench_quality.py --out docs/benchmarks
 
 bench-mome: install  ## memory experts vs one adapter at 100/1,000/5,000 facts, each trained to full recall (no time budget; the one adapter stops at the experts' optimizer steps: the same compute): hours; meant for a GPU. Goes on where it stopped (.bench-work/; on a new machine from bench/results/mome-scaling/, committed after each sitting); STOP_AFTER=MIN ends a sitting
 	$(BIN)/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 0 --new 100 --work .bench-work/mome --record bench/results/mome-scaling \

@@ -137,6 +137,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"templates: {report.intents} intents, {report.added} new pairs (+{report.paraphrases} "
               f"paraphrases), {report.invalid} failed validation, {report.skipped_existing} already present "
               f"[{report.seconds:.1f}s]")
+        if report.held_out:
+            print(f"held out: {report.held_out} intent(s) left out, they repeat questions of evals/ (never trained)")
+        for note in report.skipped:
+            print(f"skipped: {note}")
         if args.llm_rounds:
             _generate_llm(store, db, args, validation)
         _curate(store, db, args)
@@ -447,8 +451,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from engine.eval.evaluate import evaluate, format_summary, load_benchmark, open_predictor, write_report
     from engine.qa.chat_format import PromptContext
 
-    store = None
-    if args.pairs:
+    store, constructs = None, None
+    if args.heldout:
+        from engine.qa.heldout import heldout_pairs, load_heldout
+
+        if not args.database:
+            raise EngramError("Give the database the held-out questions are about (--database)")
+        database = Path(args.database)
+        with open_database(database) as db:
+            pairs, constructs = heldout_pairs(load_heldout(args.heldout, db), db.dialect)
+    elif args.pairs:
         pairs = load_benchmark(args.pairs)
         database = Path(args.database) if args.database else None
     else:
@@ -476,7 +488,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for label, spec in models:
             predictor = open_predictor(spec, f"{label}: {_model_label(spec)}")
             print(f"evaluating {predictor.name} on {len(pairs)} pair(s)…", file=sys.stderr)
-            reports.append(evaluate(predictor, pairs, db, context, general=not args.no_general))
+            reports.append(evaluate(predictor, pairs, db, context, general=not args.no_general,
+                                    constructs=constructs))
             predictor.close()
     print(format_summary(reports))
     if args.out:
@@ -664,6 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default=None)
     p.add_argument("--project", default=None)
     p.add_argument("--pairs", default=None, help="an external JSONL of {question, gold_sql} instead of a project")
+    p.add_argument("--heldout", default=None, help="a held-out question set (evals/*.jsonl: {id, question, gold_sql, "
+                   "constructs}); every gold SQL is checked on --database first; scores per construct")
     p.add_argument("--split", choices=["train", "eval", "paraphrase", "all"], default="train",
                    help="which pairs; with --run, 'paraphrase' means the held-out rewordings of its pairs")
     p.add_argument("--run", default=None, help="evaluate on the pairs this run folder trained on")

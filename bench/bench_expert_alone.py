@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_mome_scaling import row_facts  # noqa: E402
+from bench_mome_scaling import make_parser, prepare, row_facts  # noqa: E402
 from engine.mome.experts import ExpertSet  # noqa: E402
-from engine.tune import data as D  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402
 from engine.tune.events import EventLog, read_events  # noqa: E402
 from engine.tune.run import run_tuning  # noqa: E402
@@ -52,23 +51,21 @@ def main() -> int:
     manifest = ExpertSet.load(RECORD)
     expert = manifest.by_name(args.expert)
     pairs = {p.id: p for p in row_facts(5000)}
+    changed = overrides(args.set)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(args.work or temporary)
-        folder.mkdir(parents=True, exist_ok=True)
-        D.write_run_data([pairs[i] for i in expert.fact_ids], folder / "facts.jsonl")
-        # the scaling bench's expert settings (bench_mome_scaling.prepare, then MemoryExpertsJob.train)
-        config = TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model="bundled",
-                            database_name="lumen", method="memory", lora_r=8, lora_alpha=16, batch_size=4,
-                            max_steps=0, max_minutes=0, learning_rate=1e-3, max_grad_norm=1.0,
-                            recall_every=2, checkpoint_every=100, log_every=10)
-        config = replace(config, **overrides(args.set))
+        # the scaling bench's own settings for one expert (its defaults: rank 8, lr 1e-3, clip 1.0, batch by
+        # device), as its experts job trains each one: a memory run on the expert's facts, no budget
+        scaling = make_parser().parse_args([])
+        config = prepare(folder, [pairs[i] for i in expert.fact_ids], "memory", scaling.expert_rank, 0, scaling)
+        config = replace(config, **changed)
         log = folder / "events.jsonl"
         result = run_tuning(config, events=EventLog(log, stream=None))
         checks = [e for e in read_events(log) if e["event"] == "recall"]
     for check in checks:
         print(f"step {check['step']:>5}: {check['recalled']} of {check['total']}")
     settling = next((c["step"] for c in checks if c["recall"] >= 0.9), None)
-    summary = {"expert": args.expert, "changed": overrides(args.set), "facts": len(expert.fact_ids),
+    summary = {"expert": args.expert, "changed": changed, "facts": len(expert.fact_ids),
                "status": result.get("status"), "reason": result.get("reason"), "recall": result.get("recall"),
                "steps": result.get("step"), "seconds": round(result.get("elapsed_s") or 0, 1),
                "steps_per_fact": (result.get("step") or 0) / len(expert.fact_ids),

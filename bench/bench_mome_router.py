@@ -108,7 +108,7 @@ def main() -> int:
     report(args, [e.name for e in experts], [vectors[[index[i] for i in e.pair_ids]] for e in experts],
            [[rows[index[i]].question for i in e.pair_ids] for e in experts], questions, reworded,
            [owner[p.id] for p in rows], off_topic)
-    general = [q for q, _ in GENERAL_SET if q not in OFF_TOPIC_PROMPTS] + MORE_GENERAL  # for the base model
+    general = [g.prompt for g in GENERAL_SET if g.prompt not in OFF_TOPIC_PROMPTS] + MORE_GENERAL  # for the base model
     gated = Router(names, fact_vectors, threshold=args.threshold)
     vectors = embed(general)
     by_threshold = sum(not gated.route(q).experts for q in vectors)

@@ -398,7 +398,9 @@ def rows_so_far(args, work: Path) -> tuple[list[dict], dict | None]:
     return rows, update
 
 
-def main() -> int:
+def make_parser() -> argparse.ArgumentParser:
+    """The bench's options; their defaults are the settings of the measured runs (bench_expert_alone.py
+    retrains one expert with them)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--minutes", type=float, default=30.0, help="time budget of each training run")
@@ -426,7 +428,11 @@ def main() -> int:
     parser.add_argument("--report-only", action="store_true", help="only write the table and plot from what "
                         "--record (or --work) keeps, a one-adapter point still training as far as it got")
     parser.add_argument("--replot", default=None, help="only redraw the PNG from a mome-scaling.json")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = make_parser().parse_args()
     if args.replot:
         plot(json.loads(Path(args.replot).read_text())["rows"], Path(args.replot).with_suffix(".png"))
         return 0

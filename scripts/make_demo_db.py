@@ -316,11 +316,11 @@ def generate(seed: int = SEED) -> dict[str, list[tuple]]:
     return rows
 
 
-def write_sqlite(path: Path, rows: dict[str, list[tuple]]) -> None:
+def write_sqlite(path: Path, rows: dict[str, list[tuple]], ddl: list[str] = DDL) -> None:
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
     with con:
-        for stmt in DDL:
+        for stmt in ddl:
             con.execute(stmt)
         for table, data in rows.items():
             marks = ",".join("?" * len(data[0]))
@@ -329,13 +329,13 @@ def write_sqlite(path: Path, rows: dict[str, list[tuple]]) -> None:
     con.close()
 
 
-def write_duckdb(path: Path, rows: dict[str, list[tuple]]) -> None:
+def write_duckdb(path: Path, rows: dict[str, list[tuple]], ddl: list[str] = DDL) -> None:
     import duckdb
 
     path.unlink(missing_ok=True)
     path.with_name(path.name + ".wal").unlink(missing_ok=True)
     con = duckdb.connect(str(path))
-    for stmt in DDL:
+    for stmt in ddl:
         con.execute(stmt)
     for table, data in rows.items():
         marks = ",".join("?" * len(data[0]))

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from engine.db import open_database
+from engine.eval.general_set import GENERAL_SET
 from engine.eval.evaluate import EvalReport, compare, evaluate, format_summary, load_benchmark, write_report
 from engine.eval.metrics import same_result, score_fact, score_sql
 from engine.qa.chat_format import PromptContext
@@ -81,10 +82,10 @@ PAIRS = [
 
 def test_base_vs_tuned_report(demo_sqlite, tmp_path):
     base = Scripted("base", {"Where are emails?": "users.email", "Orders per channel?": "SELECT * FROM sales",
-                             "What is the capital of France?": "Paris."})
+                             "What is the capital of Japan?": "Tokyo."})
     tuned = Scripted("tuned", {"Where are emails?": "customers.email", "How many orders?": "2400",
                                "Orders per channel?": "```sql\n" + GOLD + ";\n```",
-                               "What is the capital of France?": "The capital is Paris."})
+                               "What is the capital of Japan?": "The capital is Tokyo."})
     with open_database(demo_sqlite) as db:
         context = PromptContext("lumen", "sqlite")
         reports = [evaluate(base, PAIRS, db, context), evaluate(tuned, PAIRS, db, context)]
@@ -92,7 +93,11 @@ def test_base_vs_tuned_report(demo_sqlite, tmp_path):
     assert (b["fact_recall"], t["fact_recall"]) == (0.0, 1.0)
     assert (b["execution_accuracy"], t["execution_accuracy"]) == (0.0, 1.0)
     assert b["errors"] == {"near_miss": 1, "refusal": 1, "unknown_table": 1}  # users.email: a near miss
-    assert b["general_ability"] == t["general_ability"] == pytest.approx(1 / 16)
+    # Scripted says "I don't know" to every other prompt: it passes only the refusal-worthy ones
+    declined = sum(p.passes("I don't know") for p in GENERAL_SET if p.prompt != "What is the capital of Japan?")
+    assert all(p.category == "refusal" for p in GENERAL_SET if p.passes("I don't know"))
+    assert b["general_ability"] == t["general_ability"] == pytest.approx((1 + declined) / len(GENERAL_SET), abs=1e-4)
+    assert t["general_by_category"]["world"]["passed"] == 1
     assert t["by_group"]["table:orders"] == {"correct": 2, "total": 2, "accuracy": 1.0}
     assert [row["change"] for row in compare(*reports)] == ["fixed", "fixed", "fixed"]
     text = format_summary(reports)

@@ -98,7 +98,7 @@ def test_partition_and_route_paraphrases(demo_facts, tiny_model_dir):
     # General questions (none of them among the off-topic references) go to the base model; the
     # paraphrases of facts still go to an expert.
     router.off_topic_vectors = embed_questions(model, tokenizer, OFF_TOPIC_PROMPTS)
-    general = embed_questions(model, tokenizer, [q for q, _ in GENERAL_SET])
+    general = embed_questions(model, tokenizer, [g.prompt for g in GENERAL_SET])
     to_base = sum(not router.route(q).experts for q in general) / len(general)
     kept = sum(bool(router.route(q).experts) for q in questions) / len(questions)
     print(f"general questions to the base model: {to_base:.0%}; paraphrases to an expert: {kept:.0%}")

@@ -20,12 +20,13 @@ from engine.cancel import CancelToken
 from engine.chat.sql_agent import extract_sql
 from engine.db import Database
 from engine.errors import EngramError
-from engine.eval.general_set import GENERAL_SET, passes
+from engine.eval.general_set import GENERAL_SET
 from engine.eval.metrics import score_fact, score_sql
 from engine.qa.chat_format import PromptContext, messages_for
 from engine.qa.pairs import QAPair
 
 Progress = Callable[[int, int], None]
+GENERAL_MAX_TOKENS = 64
 
 
 class Predictor(Protocol):
@@ -138,6 +139,17 @@ class ExampleResult:
     normalized_match: bool = False
     valid_sql: bool | None = None
     exact_sql: bool | None = None
+    constructs: tuple[str, ...] = ()  # a held-out question's SQL constructs (engine/qa/heldout.py)
+
+
+def general_by_category(results: list[tuple[str, str, bool]]) -> dict[str, dict]:
+    """General-set results per category (world, arithmetic, instruction, code, chat, refusal)."""
+    category = {p.prompt: p.category for p in GENERAL_SET}
+    by = defaultdict(lambda: [0, 0])
+    for question, _, passed in results:
+        by[category.get(question, "other")][0] += passed
+        by[category.get(question, "other")][1] += 1
+    return {k: {"passed": c, "total": n} for k, (c, n) in by.items()}
 
 
 @dataclass
@@ -156,7 +168,8 @@ class EvalReport:
 
         by = defaultdict(lambda: [0, 0])
         for e in self.examples:
-            for key in (f"kind:{e.kind}", f"split:{e.split}", *(f"table:{t}" for t in (e.tables or "").split(",") if t)):
+            for key in (f"kind:{e.kind}", f"split:{e.split}", *(f"table:{t}" for t in (e.tables or "").split(",") if t),
+                        *(f"construct:{c}" for c in e.constructs)):
                 by[key][0] += e.correct
                 by[key][1] += 1
         return {
@@ -167,6 +180,7 @@ class EvalReport:
             "execution_accuracy": rate(sql, lambda e: e.correct),
             "exact_sql_match": rate(sql, lambda e: e.exact_sql),
             "general_ability": rate(self.general, lambda g: g[2]),
+            "general_by_category": general_by_category(self.general),
             "errors": dict(Counter(e.error for e in self.examples if e.error).most_common()),
             "by_group": {k: {"correct": c, "total": n, "accuracy": round(c / n, 4)} for k, (c, n) in sorted(by.items())},
         }
@@ -178,8 +192,11 @@ class EvalReport:
 
 
 def evaluate(predictor: Predictor, pairs: list[QAPair], db: Database, context: PromptContext,
-             general: bool = True, progress: Progress | None = None, cancel: CancelToken | None = None) -> EvalReport:
+             general: bool = True, progress: Progress | None = None, cancel: CancelToken | None = None,
+             constructs: dict[int, tuple[str, ...]] | None = None) -> EvalReport:
+    """Score every pair (and the general set); `constructs` tags held-out questions by pair id."""
     cancel = cancel or CancelToken()
+    constructs = constructs or {}
     report = EvalReport(predictor.name)
     total = len(pairs) + (len(GENERAL_SET) if general else 0)
     for done, pair in enumerate(pairs, 1):
@@ -196,14 +213,15 @@ def evaluate(predictor: Predictor, pairs: list[QAPair], db: Database, context: P
             gold = pair.answer
         report.examples.append(ExampleResult(pair.id, pair.kind, pair.split, pair.tables, pair.question, gold,
                                              predicted, score.correct, score.error, score.detail,
-                                             score.normalized_match, score.valid_sql, score.exact_sql))
+                                             score.normalized_match, score.valid_sql, score.exact_sql,
+                                             tuple(constructs.get(pair.id, ()))))
         if progress:
             progress(done, total)
     if general:
-        for done, (question, expected) in enumerate(GENERAL_SET, len(pairs) + 1):
+        for done, prompt in enumerate(GENERAL_SET, len(pairs) + 1):
             cancel.raise_if_cancelled("evaluation")
-            answer = predictor.predict([{"role": "user", "content": question}], 48)
-            report.general.append((question, answer.strip(), passes(answer, expected)))
+            answer = predictor.predict([{"role": "user", "content": prompt.prompt}], GENERAL_MAX_TOKENS)
+            report.general.append((prompt.prompt, answer.strip(), prompt.passes(answer)))
             if progress:
                 progress(done, total)
     return report
@@ -240,6 +258,11 @@ def format_summary(reports: list[EvalReport]) -> str:
     kinds = sorted({k for s in summaries for k in s["errors"]})
     for kind in kinds:
         lines.append(f"errors: {kind}".ljust(26) + "".join(str(s["errors"].get(kind, 0)).rjust(width) for s in summaries))
+    groups = sorted({k for s in summaries for k in s["by_group"] if k.startswith("construct:")})
+    for group in groups:
+        cells = [s["by_group"].get(group) for s in summaries]
+        lines.append(group.ljust(26) + "".join(
+            ("-" if c is None else f"{c['correct']}/{c['total']} {c['accuracy']:.0%}").rjust(width) for c in cells))
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 1) build intents from the schema and data (engine/qa/templates.py);
 2) run every SQL read-only; data facts take their answer from the result, SQL pairs keep the
    validation status; intents whose SQL fails are kept only when `keep_invalid` (for review);
+Intents that repeat a question or gold query of the database's held-out set (evals/) are left out.
 3) write the trained phrasing of each intent as a pair, then its other phrasings as held-out
    paraphrases pointing at it (split "paraphrase", `paraphrase_of`).
 Progress goes to a callback as (done, total); the cancel token is checked between intents.
@@ -11,12 +12,13 @@ Progress goes to a callback as (done, total); the cancel token is checked betwee
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from engine.cancel import CancelToken
 from engine.db import Database
 from engine.project import ProjectStore
+from engine.qa.heldout import heldout_index_for
 from engine.qa.pairs import QAPair
 from engine.qa.phrasing import format_value
 from engine.qa.templates import Intent, TemplateConfig, TemplateGenerator
@@ -33,6 +35,19 @@ class GenerationReport:
     invalid: int = 0
     skipped_existing: int = 0
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # what could not be asked about, and why
+    held_out: int = 0  # intents left out because they repeat a held-out question or gold query
+
+
+def unusable_tables(profiles) -> list[str]:
+    """A line for each table none of whose columns a question can be asked about (only binary or
+    unrecognised columns), so the analyst knows why it got no data or SQL pairs."""
+    notes = []
+    for t in profiles:
+        if all(c.role in ("other", "key") for c in t.columns):
+            kinds = ", ".join(sorted({c.type or "untyped" for c in t.columns if c.role == "other"})) or "keys only"
+            notes.append(f"{t.name}: only schema facts; no column with values to ask about ({kinds})")
+    return notes
 
 
 def intent_to_pairs(intent: Intent, db: Database, validation: ValidationConfig,
@@ -68,13 +83,18 @@ def generate_template_pairs(store: ProjectStore, db: Database, config: TemplateC
     cancel = cancel or CancelToken()
     report = GenerationReport()
     existing = {p.intent for p in store.pairs("source = 'template' AND split != 'paraphrase'")}
-    intents = list(TemplateGenerator(db, config).intents())
+    heldout = heldout_index_for(db)
+    generator = TemplateGenerator(db, config)
+    report.skipped = unusable_tables(generator.profiles)
+    intents = list(generator.intents())
     report.intents = len(intents)
     batch: list[list[QAPair]] = []
     for done, intent in enumerate(intents, 1):
         cancel.raise_if_cancelled("generation")
         if intent.key in existing:
             report.skipped_existing += 1
+        elif heldout is not None and heldout.repeats(intent.questions, intent.sql, db.dialect):
+            report.held_out += 1
         else:
             pairs = intent_to_pairs(intent, db, validation, paraphrases)
             if pairs[0].validation not in (None, "ok"):

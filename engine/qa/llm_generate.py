@@ -18,6 +18,7 @@ from engine.cancel import CancelToken
 from engine.db import Database
 from engine.qa.chat_format import DIALECT_NAMES
 from engine.qa.dedupe import canonical_sql, normalize_question
+from engine.qa.heldout import heldout_index_for
 from engine.qa.pairs import QAPair
 from engine.qa.validate import Validation, ValidationConfig, validate_sql
 
@@ -114,6 +115,10 @@ def generate_llm_pairs(db: Database, complete: Complete, examples: list[QAPair],
     rng = random.Random(config.seed)
     seen_questions = {normalize_question(p.question) for p in [*known, *examples]}
     seen_sql = {canonical_sql(p.sql, db.dialect) for p in [*known, *examples] if p.sql}
+    heldout = heldout_index_for(db)
+    if heldout is not None:  # a proposal repeating a held-out question counts as a duplicate
+        seen_questions |= heldout.questions
+        seen_sql |= heldout.sql
     for round_ in range(config.rounds):
         cancel.raise_if_cancelled("LLM generation")
         shots = _pick_examples(rng, list(examples), config.examples_per_round)

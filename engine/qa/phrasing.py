@@ -11,10 +11,26 @@ _RESERVED = {"order", "group", "select", "from", "where", "table", "user", "limi
              "asc", "join", "on", "in", "is", "as", "and", "or", "not", "null", "case", "when", "end"}
 
 
+# Abbreviations common in column and table names, spoken in full in questions ('CustNm' → 'customer name').
+ABBREVIATIONS = {
+    "cust": "customer", "custs": "customers", "nm": "name", "cd": "code", "crs": "course", "yr": "year",
+    "yrs": "years", "dt": "date", "lvl": "level", "instr": "instructor", "amt": "amount", "qty": "quantity",
+    "desc": "description", "addr": "address", "dept": "department", "emp": "employee", "sess": "session",
+    "cap": "capacity", "lmt": "limit", "dur": "duration", "pct": "percent", "avg": "average", "tel": "phone",
+    "prod": "product", "cat": "category", "txn": "transaction", "acct": "account", "mgr": "manager",
+}
+
+
+def identifier_words(identifier: str) -> list[str]:
+    """The words of a name as written: 'CustNm' → ['cust', 'nm'], 'HTMLPage' → ['html', 'page']."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", identifier)
+    return re.sub(r"[_\s]+", " ", spaced).strip().lower().split()
+
+
 def words(identifier: str) -> str:
-    """'total_amount' → 'total amount'; 'orderDate' → 'order date'."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", identifier)
-    return re.sub(r"[_\s]+", " ", spaced).strip().lower()
+    """How a name is said: 'total_amount' → 'total amount'; 'orderDate' → 'order date'; 'CustNm' →
+    'customer name'."""
+    return " ".join(ABBREVIATIONS.get(w, w) for w in identifier_words(identifier))
 
 
 def singular(phrase: str) -> str:

@@ -65,6 +65,12 @@ class TemplateGenerator:
         """Phrasings as written; `intents()` shuffles them per intent (see `_rng`)."""
         return phrasings
 
+    @staticmethod
+    def num(column: ColumnProfile, prefix: str = "") -> str:
+        """A measure as a number in SQL: cast when the database keeps it as text."""
+        name = prefix + ident(column.name)
+        return f"CAST({name} AS DOUBLE)" if column.stored_as_text else name
+
     def _rng(self, *parts: object) -> random.Random:
         """A generator seeded by the config seed and a name, so one family's choices never shift
         another's (and the SQLite and DuckDB twins get the same pairs)."""
@@ -137,8 +143,8 @@ class TemplateGenerator:
     def _lookup_tables(self) -> Iterator[tuple[TableProfile, ColumnProfile, ColumnProfile]]:
         """Small code tables (a text code and its meaning): the facts only this database knows."""
         for t in self.profiles:
-            code, label = t.identifier, t.label
-            if code and label and code is not label and (t.table.row_count or 0) <= 50:
+            code, label = t.code, t.label
+            if code and label:
                 yield t, code, label
 
     def schema_code_meanings(self) -> Iterator[Intent]:
@@ -150,7 +156,7 @@ class TemplateGenerator:
                 if value is None or meaning is None:
                     continue
                 yield Intent("schema.code_meaning", f"schema.code_meaning:{t.name}:{value}", "schema",
-                             self.pick([f"What does the {one} code {value} mean?",
+                             self.pick([f"What does the {one if one.endswith('code') else one + ' code'} {value} mean?",
                                         f"What is {value} in {t.name}?",
                                         f"Which {words(label.name)} does the {words(code.name)} {value} stand for?"]),
                              str(meaning), tables=[t.name])
@@ -193,8 +199,8 @@ class TemplateGenerator:
             if key is None or key.role != "identifier" or (t.table.row_count or 0) <= 50:
                 continue  # code tables are covered by schema.code_meaning
             one, _ = table_words(t.name)
-            attributes = [c for c in t.columns if c.role in ("category", "measure", "date", "label", "identifier",
-                                                             "flag") and c is not key]
+            attributes = [c for c in t.columns if c.role in ("category", "measure", "date", "year", "label",
+                                                             "identifier", "flag") and c is not key]
             for value in self._sample_values(t, key, self.config.entities_per_table):
                 rng = self._rng("attributes", t.name, value)
                 for c in rng.sample(attributes, min(self.config.attributes_per_entity, len(attributes))):
@@ -249,7 +255,7 @@ class TemplateGenerator:
             for c in t.role("measure"):
                 what = words(c.name)
                 for fn, word in (("SUM", "total"), ("AVG", "average"), ("MAX", "highest"), ("MIN", "lowest")):
-                    expr = f"ROUND({fn}({ident(c.name)}), 2)" if fn in ("SUM", "AVG") else f"{fn}({ident(c.name)})"
+                    expr = f"ROUND({fn}({self.num(c)}), 2)" if fn in ("SUM", "AVG") else f"{fn}({self.num(c)})"
                     yield Intent("data.aggregate", f"data.aggregate:{t.name}.{c.name}:{fn}", "data",
                                  self.pick([f"What is the {word} {what} across all {many}?",
                                             f"Across {t.name}, what is the {word} {what}?",
@@ -285,12 +291,12 @@ class TemplateGenerator:
         for t in self.profiles:
             _, many = table_words(t.name)
             for c in t.role("category", "flag"):
-                values = c.values[:4] if c.role == "category" else [1]
+                values = c.values[:4] if c.role == "category" else [c.true_value]
                 for value in values:
                     if c.role == "flag":
                         phrase = [f"How many {many} are {words(c.name).removeprefix('is ')}?",
                                   f"Count the {many} with {words(c.name)} set.",
-                                  f"How many {many} have {words(c.name)} = 1?"]
+                                  f"How many {many} have {words(c.name)} = {value}?"]
                     else:
                         phrase = [f"How many {many} have {words(c.name)} {value}?",
                                   f"Count {many} where {words(c.name)} is {value}.",
@@ -319,7 +325,7 @@ class TemplateGenerator:
                                            [f"What is the total {words(m.name)} per {words(c.name)}?",
                                             f"Sum {words(m.name)} of {many} by {words(c.name)}.",
                                             f"For each {words(c.name)}, what is the total {words(m.name)}?"],
-                                           f"SELECT {ident(c.name)}, SUM({ident(m.name)}) AS total_{m.name} "
+                                           f"SELECT {ident(c.name)}, SUM({self.num(m)}) AS total_{m.name} "
                                            f"FROM {ident(t.name)} GROUP BY {ident(c.name)} "
                                            f"ORDER BY total_{m.name} DESC", [t.name])
 
@@ -336,7 +342,7 @@ class TemplateGenerator:
                                             f"List the top {n} {many} by {'' if direction == 'DESC' else 'lowest '}{words(m.name)}.",
                                             f"Show the {n} {many} with the {word} {words(m.name)}."],
                                            f"SELECT {shown}{ident(m.name)} FROM {ident(t.name)} "
-                                           f"ORDER BY {ident(m.name)} {direction} LIMIT {n}", [t.name])
+                                           f"ORDER BY {self.num(m)} {direction} LIMIT {n}", [t.name])
 
     def sql_join_groups(self) -> Iterator[Intent]:
         for t in self.profiles:
@@ -364,7 +370,7 @@ class TemplateGenerator:
                             [f"What is the total {words(m.name)} of {many} per {what}?",
                              f"Sum the {words(m.name)} of {many} by {what}.",
                              f"For each {what}, what is the total {words(m.name)} of {many}?"],
-                            f"SELECT p.{ident(g.name)}, SUM(c.{ident(m.name)}) AS total_{m.name} "
+                            f"SELECT p.{ident(g.name)}, SUM({self.num(m, 'c.')}) AS total_{m.name} "
                             f"FROM {ident(t.name)} AS c JOIN {ident(parent.name)} AS p ON {on} "
                             f"GROUP BY p.{ident(g.name)} ORDER BY total_{m.name} DESC", [t.name, parent.name])
 

@@ -42,10 +42,23 @@ def sample_by_kind(pairs: list, limit: int, seed: int = 0) -> list:
     return sorted(chosen[:limit], key=lambda p: p.id)
 
 
+def without_heldout(pairs: list, database: Path | None) -> list:
+    """The pairs minus any that would leak the database's held-out questions into training."""
+    from engine.qa.heldout import HeldOutIndex, heldout_file, load_heldout
+
+    heldout = heldout_file(database) if database else None
+    if heldout is None:
+        return pairs
+    dialect = detect_kind(database) if database.exists() else "sqlite"
+    index = HeldOutIndex.of(load_heldout(heldout), dialect)
+    return [p for p in pairs if not index.leaks(p, dialect)]
+
+
 def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | None = None,
                 where: str = TRAIN_WHERE, max_pairs: int = 0) -> tuple[TuneConfig, int]:
-    """Write the project's training pairs and the config into a run folder; register the run."""
-    pairs = sample_by_kind(store.pairs(where), max_pairs, config.seed)
+    """Write the project's training pairs and the config into a run folder; register the run. Pairs that
+    repeat a question or gold query of the database's shipped held-out set (evals/) never train."""
+    pairs = sample_by_kind(without_heldout(store.pairs(where), store.source_db), max_pairs, config.seed)
     if not pairs:
         raise EngramError("No approved training pairs in this project: generate and approve some first")
     folder = Path(run_dir) if run_dir else new_run_dir(store)

@@ -259,9 +259,11 @@ class MemoryTuningRecipe:
                     self._recall_check()
                     if all_below and self.last_recall == 1.0:
                         return self._finish("converged")
-                    self.recheck_wait = max(2, self._steps_per_full_epoch() // 2) if all_below else 0
-                    if all_below:
+                    if all_below:  # every loss under the threshold, yet a fact decoded wrong
+                        self.recheck_wait = max(2, self._steps_per_full_epoch() // 2)
                         self.settle_scale = max(MIN_SETTLE_SCALE, self.settle_scale * cfg.settle_factor)
+                    else:
+                        self.recheck_wait = 0
         except StopRequested:
             self._save_checkpoint()
             self._save_outputs()
