@@ -134,13 +134,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     with open_database(args.database) as db, open_project(args.project, args.database) as store:
         report = generate_template_pairs(store, db, TemplateConfig(seed=args.seed), validation,
                                          paraphrases=args.paraphrases, keep_invalid=args.keep_invalid)
-        print(f"templates: {report.intents} intents, {report.added} new pairs (+{report.paraphrases} "
-              f"paraphrases), {report.invalid} failed validation, {report.skipped_existing} already present "
-              f"[{report.seconds:.1f}s]")
-        if report.held_out:
-            print(f"held out: {report.held_out} intent(s) left out, they repeat questions of evals/ (never trained)")
-        for note in report.skipped:
-            print(f"skipped: {note}")
+        print(f"templates: {report.summary()}")
         if args.llm_rounds:
             _generate_llm(store, db, args, validation)
         _curate(store, db, args)

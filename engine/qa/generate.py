@@ -38,6 +38,15 @@ class GenerationReport:
     skipped: list[str] = field(default_factory=list)  # what could not be asked about, and why
     held_out: int = 0  # intents left out because they repeat a held-out question or gold query
 
+    def summary(self) -> str:
+        """What the CLI prints and the Dataset page shows: counts, then what was left out and why."""
+        lines = [f"{self.intents} intents, {self.added} new pairs (+{self.paraphrases} paraphrases), {self.invalid} "
+                 f"failed validation, {self.skipped_existing} already present [{self.seconds:.1f}s]"]
+        if self.held_out:
+            lines.append(f"held out: {self.held_out} intent(s) left out, they repeat questions of evals/ (never trained)")
+        lines += [f"skipped: {note}" for note in self.skipped]
+        return "\n".join(lines)
+
 
 def unusable_tables(profiles) -> list[str]:
     """A line for each table none of whose columns a question can be asked about (only binary or

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import sqlglot
 
 from engine.db import Database
+from engine.qa.compositional import CompositionalFamilies
 from engine.qa.phrasing import an, ident, literal, table_words, words
 from engine.qa.profile import ColumnProfile, TableProfile, profile_database
 
@@ -46,7 +47,7 @@ def _q(table: str, column: str | None = None) -> str:
     return ident(table) if column is None else f"{ident(table)}.{ident(column)}"
 
 
-class TemplateGenerator:
+class TemplateGenerator(CompositionalFamilies):
     """Builds intents for one database; `intents()` yields them family by family."""
 
     def __init__(self, db: Database, config: TemplateConfig = TemplateConfig()) -> None:
@@ -85,6 +86,8 @@ class TemplateGenerator:
             self.sql_counts, self.sql_filtered_counts, self.sql_group_counts, self.sql_group_sums,
             self.sql_top_n, self.sql_join_groups, self.sql_date_ranges, self.sql_lookups,
             self.sql_distinct_values, self.sql_missing_values,
+            self.sql_having, self.sql_nested, self.sql_set_ops, self.sql_multi_aggregates, self.sql_like,
+            self.sql_month_ranges,
         ]
         for family in families:
             intents = list(family())

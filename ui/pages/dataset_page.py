@@ -292,8 +292,7 @@ class DatasetPage(QWidget):
             return
         job = Job("Generating pairs", lambda report, token: generate_template_pairs(
             store, db, progress=report, cancel=token), self)
-        self._start(job, lambda r: f"Generated {r.added} pairs (+{r.paraphrases} paraphrases) in {r.seconds:.1f}s; "
-                                   f"{r.invalid} failed validation")
+        self._start(job, lambda r: "Generated: " + r.summary().replace("\n", "; "))
 
     def generate_llm(self) -> None:
         from engine.models.llama_runtime import LlamaChat
