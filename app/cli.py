@@ -53,7 +53,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     print(" | ".join(result.columns))
     for row in result.rows:
         print(" | ".join("NULL" if v is None else str(v) for v in row))
-    more = " (truncated: more rows exist)" if result.truncated else ""
+    more = f" (truncated: {result.note})" if result.truncated else ""
     print(f"-- {result.row_count} row(s) in {result.elapsed_s:.3f}s{more}", file=sys.stderr)
     return 0
 
@@ -137,6 +137,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"templates: {report.summary()}")
         if args.llm_rounds:
             _generate_llm(store, db, args, validation)
+        if args.llm_paraphrase:
+            _paraphrase_llm(store, db, args, validation)
         _curate(store, db, args)
         _print_counts(store)
     return 0
@@ -159,6 +161,28 @@ def _generate_llm(store, db, args, validation) -> None:
                   file=sys.stderr)
     store.add_pairs(accepted)
     print(f"llm: {proposed} proposals, {len(accepted)} new valid pairs added")
+
+
+def _paraphrase_llm(store, db, args, validation) -> None:
+    from collections import Counter
+
+    from engine.models.llama_runtime import LlamaChat
+    from engine.qa.llm_generate import LLMGenerationConfig, llama_completer
+    from engine.qa.llm_paraphrase import ParaphraseConfig, paraphrase_pairs
+
+    config = ParaphraseConfig(max_questions=args.llm_paraphrase, seed=args.seed)
+    sources = store.pairs("kind = 'sql' AND source = 'template' AND split = 'train' AND status != 'rejected'")
+    verdicts, kept = Counter(), []
+    with LlamaChat(args.model) as chat:
+        completer = llama_completer(chat, LLMGenerationConfig(temperature=0.7, max_tokens=200, seed=args.seed))
+        for check in paraphrase_pairs(db, completer, sources, store.pairs(), config, validation):
+            verdicts[check.verdict] += 1
+            if check.kept:
+                kept.append(check.to_pair())
+            print(f"  {check.verdict:<16} {check.question[:70]}", file=sys.stderr)
+    store.add_pairs(kept)
+    print("llm paraphrases: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) +
+          f"; {len(kept)} added to their template's intent")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -580,7 +604,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paraphrases", type=int, default=1, help="held-out paraphrases per template intent")
     p.add_argument("--keep-invalid", action="store_true", help="keep pairs whose SQL failed, for review")
     p.add_argument("--llm-rounds", type=int, default=0, help="also ask the LLM for new SQL pairs, N rounds")
-    p.add_argument("--model", default=None, help="GGUF model for --llm-rounds (default: bundled)")
+    p.add_argument("--llm-paraphrase", type=int, default=0, metavar="N",
+                   help="also have the LLM reword N template SQL questions; a rewording is kept only when the SQL "
+                        "the model writes for it returns the template query's result (best with a stronger --model)")
+    p.add_argument("--model", default=None, help="GGUF model for --llm-rounds and --llm-paraphrase (default: bundled)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("validate", help="re-run every pair's SQL read-only and store the outcome")

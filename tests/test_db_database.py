@@ -128,3 +128,27 @@ def test_a_session_of_use_never_modifies_the_file(demo_db):
             with pytest.raises(e.QueryRejected):
                 db.query("DELETE FROM orders")
     assert _fingerprint(demo_db) == before
+
+
+def test_a_huge_value_is_refused_and_a_big_result_is_cut_by_bytes(demo_db, capsys):
+    """`SELECT randomblob(1000000000)` once returned a 1 GB value (6.6 GB resident): results are capped
+    in bytes as well as rows, with a note saying which cap cut them."""
+    import resource
+
+    from app.cli import main as cli
+    from engine.db.errors import QueryFailed
+
+    with open_database(demo_db) as db:
+        if db.kind == "sqlite":  # SQLite refuses to build the value at all
+            with pytest.raises(QueryFailed, match="larger than 16 MB"):
+                db.query("SELECT randomblob(1000000000)")
+        wide = "SELECT repeat('x', 100000) FROM orders" if db.kind == "duckdb" else \
+            "SELECT hex(randomblob(50000)) FROM orders"
+        cut = db.query(wide, max_rows=1000, max_bytes=1_000_000)
+        assert cut.truncated and 5 <= cut.row_count <= 10 and "larger than" in cut.note and "MB" in cut.note
+        rows = db.query("SELECT order_id FROM orders", max_rows=10)
+        assert rows.truncated and rows.note == "more than 10 rows: the first 10 are shown"
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 * 2**20  # KB: never near a gigabyte value
+    assert cli(["query", str(demo_db), wide, "--max-rows", "1000"]) == 0
+    err = capsys.readouterr().err
+    assert "truncated: the result is larger than 16 MB" in err

@@ -149,6 +149,20 @@ def test_settings_and_recent_files_persist(qtbot, tmp_path, demo_sqlite, demo_du
     assert [a.text() for a in second.recent_menu.actions()] == [str(demo_duckdb), str(demo_sqlite)]
 
 
+def test_first_start_fits_a_laptop_screen(qtbot, tmp_path, demo_sqlite):
+    """No page may need more than a 1440-pixel screen, even with long run names in the lists; the first
+    window is no bigger than the screen's free area allows."""
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.open_database(demo_sqlite)
+    win.evaluate_page.tuned_choice.addItem("lumen-20261203-081500 (memory experts, 24 experts, q8_0) " * 2)
+    win.show()
+    assert win.minimumSizeHint().width() <= 1024
+    screen = win.screen().availableGeometry()
+    assert win.width() <= max(win.minimumSizeHint().width(), screen.width())
+    win.state.close()
+
+
 def test_about_names_the_model_and_licences(window):
     box = window.show_about()
     assert "SmolLM2-135M-Instruct" in box.text() and "Apache-2.0" in box.text()

@@ -79,9 +79,18 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 800)
+            self.fit_to_screen()
         page = settings.value("window/page", 0, type=int)
         self.nav.setCurrentRow(page if 0 <= page < self.pages.count() else 0)
+
+    def fit_to_screen(self, width: int = 1280, height: int = 800) -> None:
+        """First start: the preferred size, but never larger than the screen's free area (a 1440-pixel
+        laptop screen shows every button), centred on it."""
+        screen = (self.screen() or QApplication.primaryScreen()).availableGeometry()
+        self.resize(min(width, int(screen.width() * 0.95)), min(height, int(screen.height() * 0.95)))
+        frame = self.frameGeometry()
+        frame.moveCenter(screen.center())
+        self.move(frame.topLeft())
 
     # -- menus and status bar ------------------------------------------------------------------
     def _build_menus(self) -> None:

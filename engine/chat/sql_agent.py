@@ -8,7 +8,6 @@ the rows are the truth the analyst wants to see.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -16,11 +15,10 @@ from engine.cancel import CancelToken
 from engine.db import Database
 from engine.db.errors import DatabaseError
 from engine.models.llama_runtime import LlamaChat, Sampling
-from engine.qa.chat_format import PromptContext, messages_for
+from engine.qa.chat_format import PromptContext, extract_sql, messages_for
 from engine.qa.phrasing import format_value
 
 RETRY_PREFIX = "That query failed:"  # the agent's own feedback turn, not a new question (see mome routing)
-_FENCE = re.compile(r"```(?:sql)?\s*(.+?)```", re.S | re.I)
 
 
 @dataclass
@@ -33,23 +31,13 @@ class AgentStep:
     truncated: bool = False
 
 
-def extract_sql(text: str) -> str:
-    """The query in a model reply: a fenced block if any, else the text up to the first ';'."""
-    match = _FENCE.search(text)
-    sql = match.group(1) if match else text
-    sql = sql.strip()
-    if ";" in sql:
-        sql = sql.split(";")[0]
-    return sql.strip()
-
-
-def summarize(columns: list[str], rows: list[tuple], truncated: bool) -> str:
+def summarize(columns: list[str], rows: list[tuple], truncated: bool, note: str = "") -> str:
     if not rows:
         return "The query returned no rows."
     if len(rows) == 1 and len(columns) == 1:
         return f"{format_value(rows[0][0])}"
     shown = "; ".join(", ".join(format_value(v) for v in row) for row in rows[:5])
-    more = " (more rows exist)" if truncated else ""
+    more = f" ({note})" if truncated and note else " (more rows exist)" if truncated else ""
     return f"{len(rows)} row(s){more}: {shown}" + (" …" if len(rows) > 5 else "")
 
 
@@ -72,8 +60,8 @@ def run_agent(chat: LlamaChat, db: Database, question: str, context: PromptConte
                                    {"role": "user", "content": f"{RETRY_PREFIX} {error}. "
                                                                "Reply with one corrected query."}]
             continue
-        yield AgentStep("rows", f"{result.row_count} row(s)", attempt, list(result.columns), list(result.rows),
-                        result.truncated)
-        yield AgentStep("answer", summarize(result.columns, result.rows, result.truncated), attempt)
+        yield AgentStep("rows", f"{result.row_count} row(s)" + (f" ({result.note})" if result.note else ""), attempt,
+                        list(result.columns), list(result.rows), result.truncated)
+        yield AgentStep("answer", summarize(result.columns, result.rows, result.truncated, result.note), attempt)
         return
     yield AgentStep("gave_up", f"No working query after {max_attempts} attempts", max_attempts)

@@ -5,8 +5,10 @@ Rules this module keeps:
 1) the file is never written: SQLite opens with `mode=ro`, DuckDB with `read_only=True` and no
    external file access; every query also passes `parse_read_only` first;
 2) every failure becomes a specific DatabaseError with a readable message;
-3) a query stops at `max_rows` (the result says it was truncated) and at `timeout_s` or when its
-   cancel token is set, whichever comes first; a worker thread may run it while the UI cancels.
+3) a query stops at `max_rows` or `max_bytes` of values (the result says it was cut, and why) and at
+   `timeout_s` or when its cancel token is set, whichever comes first; a worker thread may run it while
+   the UI cancels. SQLite also refuses to build any one value over MAX_VALUE_BYTES, so a query such as
+   `SELECT randomblob(1000000000)` fails at once instead of filling the memory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,9 @@ from engine.db.readonly import parse_read_only
 from engine.db.schema import Column, ForeignKey, QueryResult, Schema, Table
 
 DEFAULT_MAX_ROWS = 1000
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # of values in one result
+MAX_VALUE_BYTES = 16 * 1024 * 1024  # one string or blob (SQLite's SQLITE_LIMIT_LENGTH)
+FETCH_CHUNK = 64
 DEFAULT_TIMEOUT_S = 30.0
 COUNT_TIMEOUT_S = 5.0
 
@@ -96,18 +102,51 @@ class Database(ABC):
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         cancel: CancelToken | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> QueryResult:
-        """Run one read-only query; at most `max_rows` rows come back (`truncated` says if more)."""
+        """Run one read-only query; at most `max_rows` rows and `max_bytes` of values come back
+        (`truncated` and `note` say when and why the result was cut)."""
         parse_read_only(sql, self.dialect)
         started = time.monotonic()
         with self._lock:
-            columns, rows, truncated = self._run(sql, max_rows, started + timeout_s, cancel or CancelToken())
-        return QueryResult(columns, rows, truncated, time.monotonic() - started)
+            columns, rows, note = self._run(sql, Caps(max_rows, max_bytes), started + timeout_s,
+                                            cancel or CancelToken())
+        return QueryResult(columns, rows, bool(note), time.monotonic() - started, note)
 
     @abstractmethod
     def _run(
-        self, sql: str, max_rows: int, deadline: float, cancel: CancelToken
-    ) -> tuple[list[str], list[tuple[Any, ...]], bool]: ...
+        self, sql: str, caps: "Caps", deadline: float, cancel: CancelToken
+    ) -> tuple[list[str], list[tuple[Any, ...]], str]: ...
+
+
+@dataclass(frozen=True)
+class Caps:
+    rows: int
+    bytes: int
+
+
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return len(value)
+    return 8
+
+
+def fetch_capped(cursor, caps: Caps) -> tuple[list[tuple[Any, ...]], str]:
+    """Rows from a cursor a chunk at a time until the row or byte cap; the note says which cap cut it."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    while True:
+        chunk = cursor.fetchmany(FETCH_CHUNK)
+        if not chunk:
+            return rows, ""
+        for row in chunk:
+            if len(rows) == caps.rows:
+                return rows, f"more than {caps.rows:,} rows: the first {caps.rows:,} are shown"
+            size += sum(_value_bytes(v) for v in row)
+            if size > caps.bytes:
+                return rows, (f"the result is larger than {caps.bytes / 2**20:g} MB: cut after {len(rows):,} "
+                              f"row(s)")
+            rows.append(tuple(row))
 
 
 class SQLiteDatabase(Database):
@@ -119,6 +158,7 @@ class SQLiteDatabase(Database):
         uri = f"{path.resolve().as_uri()}?mode=ro"
         try:
             self._con = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, check_same_thread=False)
+            self._con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
             self._con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as error:
             raise _sqlite_error(path, error) from None
@@ -127,7 +167,7 @@ class SQLiteDatabase(Database):
         with self._lock:
             self._con.close()
 
-    def _run(self, sql, max_rows, deadline, cancel):
+    def _run(self, sql, caps, deadline, cancel):
         state = {"reason": None}
 
         def progress() -> int:
@@ -140,18 +180,21 @@ class SQLiteDatabase(Database):
         self._con.set_progress_handler(progress, 1000)
         try:
             cursor = self._con.execute(sql)
-            rows = cursor.fetchmany(max_rows + 1)
             columns = [d[0] for d in cursor.description or ()]
+            rows, note = fetch_capped(cursor, caps)
             cursor.close()
         except sqlite3.Error as error:
             if state["reason"] == "cancelled":
                 raise Cancelled("the query") from None
             if state["reason"] == "timeout":
                 raise QueryTimeout("The query ran past its time limit and was stopped") from None
+            if "too big" in str(error).lower():
+                raise QueryFailed(f"A value in the result is larger than {MAX_VALUE_BYTES / 2**20:g} MB, Engram's "
+                                  "limit for one value; the query was stopped") from None
             raise _sqlite_error(self.path, error, query=True) from None
         finally:
             self._con.set_progress_handler(None, 0)
-        return columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
+        return columns, rows, note
 
     def _describe_tables(self) -> list[Table]:
         objects = self._con.execute(
@@ -230,7 +273,7 @@ class DuckDBDatabase(Database):
         with self._lock:
             self._con.close()
 
-    def _run(self, sql, max_rows, deadline, cancel):
+    def _run(self, sql, caps, deadline, cancel):
         done = threading.Event()
         state = {"reason": None}
 
@@ -250,7 +293,7 @@ class DuckDBDatabase(Database):
         try:
             cursor = self._con.execute(sql)
             columns = [d[0] for d in cursor.description or ()]
-            rows = cursor.fetchmany(max_rows + 1)
+            rows, note = fetch_capped(cursor, caps)
         except self._duckdb.Error as error:
             if state["reason"] == "cancelled":
                 raise Cancelled("the query") from None
@@ -260,7 +303,7 @@ class DuckDBDatabase(Database):
         finally:
             done.set()
             watcher.join()
-        return columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
+        return columns, rows, note
 
     def _describe_tables(self) -> list[Table]:
         objects = self._con.execute(

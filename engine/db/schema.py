@@ -87,6 +87,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
     truncated: bool = False
     elapsed_s: float = 0.0
+    note: str = ""  # why a truncated result was cut (the row cap or the byte cap), for the user
 
     @property
     def row_count(self) -> int:

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from engine.cancel import CancelToken
-from engine.chat.sql_agent import extract_sql
 from engine.db import Database
 from engine.errors import EngramError
 from engine.eval.general_set import GENERAL_SET
 from engine.eval.metrics import score_fact, score_sql
-from engine.qa.chat_format import PromptContext, messages_for
+from engine.qa.chat_format import PromptContext, extract_sql, messages_for
 from engine.qa.pairs import QAPair
 
 Progress = Callable[[int, int], None]

@@ -7,11 +7,13 @@ Fact pairs (schema, data) and text-to-SQL pairs get different system prompts: th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from engine.qa.pairs import QAPair
 
 DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB"}
+_FENCE = re.compile(r"```(?:sql)?\s*(.+?)```", re.S | re.I)
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,13 @@ def messages_for(pair: QAPair | None, context: PromptContext, question: str | No
     if with_answer and pair is not None:
         messages.append({"role": "assistant", "content": pair.answer})
     return messages
+
+
+def extract_sql(text: str) -> str:
+    """The query in a model reply: a fenced block if any, else the text up to the first ';'."""
+    match = _FENCE.search(text)
+    sql = match.group(1) if match else text
+    sql = sql.strip()
+    if ";" in sql:
+        sql = sql.split(";")[0]
+    return sql.strip()

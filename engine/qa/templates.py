@@ -211,7 +211,9 @@ class TemplateGenerator(CompositionalFamilies):
                     yield Intent("data.lookup", f"data.lookup:{t.name}.{c.name}:{value}", "data",
                                  self.pick([f"What is the {what} of {one} {value}?",
                                             f"For {one} {value}, what is the {what}?",
-                                            f"Give the {what} of the {one} with {words(key.name)} {value}."]),
+                                            f"Give the {what} of the {one} with {words(key.name)} {value}.",
+                                            f"{value}: {what}?",
+                                            f"Look up the {what} recorded for {value}."]),
                                  None, self.sql(f"SELECT {ident(c.name)} FROM {ident(t.name)} "
                                                 f"WHERE {ident(key.name)} = {literal(value)}"), [t.name])
 
@@ -262,7 +264,8 @@ class TemplateGenerator(CompositionalFamilies):
                     yield Intent("data.aggregate", f"data.aggregate:{t.name}.{c.name}:{fn}", "data",
                                  self.pick([f"What is the {word} {what} across all {many}?",
                                             f"Across {t.name}, what is the {word} {what}?",
-                                            f"Give the {word} value of {t.name}.{c.name}."]),
+                                            f"Give the {word} value of {t.name}.{c.name}.",
+                                            f"{word.capitalize()} {what}?"]),
                                  None, self.sql(f"SELECT {expr} FROM {ident(t.name)}"), [t.name])
 
     def data_date_ranges(self) -> Iterator[Intent]:
@@ -371,8 +374,9 @@ class TemplateGenerator(CompositionalFamilies):
                         yield self._sql_intent(
                             "sql.join_sum", f"sql.join_sum:{t.name}.{fk.columns[0]}.{g.name}.{m.name}",
                             [f"What is the total {words(m.name)} of {many} per {what}?",
-                             f"Sum the {words(m.name)} of {many} by {what}.",
-                             f"For each {what}, what is the total {words(m.name)} of {many}?"],
+                             f"Sum {words(m.name)} by {what}.",
+                             f"For each {what}, add up the {words(m.name)} of its {many}.",
+                             f"{words(m.name).capitalize()} totals grouped by {what}?"],
                             f"SELECT p.{ident(g.name)}, SUM({self.num(m, 'c.')}) AS total_{m.name} "
                             f"FROM {ident(t.name)} AS c JOIN {ident(parent.name)} AS p ON {on} "
                             f"GROUP BY p.{ident(g.name)} ORDER BY total_{m.name} DESC", [t.name, parent.name])

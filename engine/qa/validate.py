@@ -126,7 +126,7 @@ def validate_sql(db: Database, sql: str, config: ValidationConfig = ValidationCo
                          default=str)
     rows = tuple(result.rows)
     if result.truncated:
-        return Validation("too_many_rows", f"More than {config.max_rows} rows; narrow the question",
+        return Validation("too_many_rows", f"{result.note.capitalize()}; narrow the question",
                           preview=preview, columns=tuple(result.columns), rows=rows)
     if not result.rows and not config.allow_empty:
         return Validation("empty", "The query returns no rows", preview=preview, columns=tuple(result.columns))

@@ -342,7 +342,7 @@ class ChatPage(QWidget):
                 view.add_turn("Error", step.text)
             elif step.kind == "rows":
                 self.rows_model.set_result(step.columns, step.rows)
-                view.add_turn("Rows", f"{len(step.rows)} row(s)" + (" (truncated)" if step.truncated else ""))
+                view.add_turn("Rows", step.text)  # the row count, and why the rows were cut if they were
             else:
                 view.add_turn("Answer" if step.kind == "answer" else "Gave up", step.text)
                 model = self.models.get(spec)

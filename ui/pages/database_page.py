@@ -133,7 +133,7 @@ class DatabasePage(QWidget):
     def _show_result(self, result) -> None:
         self.console_model.set_result(result.columns, result.rows)
         self.console_view.resizeColumnsToContents()
-        more = f" — truncated at the cap of {self.row_cap.value()}" if result.truncated else ""
+        more = f" — truncated: {result.note}" if result.truncated else ""
         self.query_status.setText(f"{result.row_count} row(s) in {result.elapsed_s:.3f}s{more}")
 
     def _query_failed(self, message: str) -> None:

@@ -72,6 +72,9 @@ class EvaluatePage(QWidget):
 
         self.base_choice = QComboBox()
         self.tuned_choice = QComboBox()
+        for choice in (self.base_choice, self.tuned_choice):  # long run names must not widen the window
+            choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            choice.setMinimumContentsLength(16)
         self.split = QComboBox()
         self.split.addItems(["latest run's pairs", "train", "paraphrase", "eval", "all"])
         self.split.setToolTip("the pairs the latest run trained on, or train (memorization) / paraphrase and "
@@ -86,14 +89,15 @@ class EvaluatePage(QWidget):
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self.save_report)
         self.progress = QProgressBar()
-        controls = QHBoxLayout()
+        controls = QHBoxLayout()  # what to compare; below it, what to do (two rows fit a laptop screen)
         for label, widget in (("Base", self.base_choice), ("Tuned", self.tuned_choice), ("Pairs", self.split),
                               ("At most", self.limit)):
             controls.addWidget(QLabel(label))
-            controls.addWidget(widget)
+            controls.addWidget(widget, 1 if widget in (self.base_choice, self.tuned_choice) else 0)
+        actions = QHBoxLayout()
         for widget in (self.run_button, self.cancel_button, self.save_button):
-            controls.addWidget(widget)
-        controls.addWidget(self.progress, 1)
+            actions.addWidget(widget)
+        actions.addWidget(self.progress, 1)
 
         cards = QGroupBox("Summary (base → tuned)")
         grid = QGridLayout(cards)
@@ -102,8 +106,9 @@ class EvaluatePage(QWidget):
             title = QLabel(_LABELS[name])
             value = QLabel("–")
             value.setStyleSheet("font-size: 20px; font-weight: bold;")
-            grid.addWidget(title, 0, i)
-            grid.addWidget(value, 1, i)
+            row, column = 2 * (i // 3), i % 3  # three cards a row
+            grid.addWidget(title, row, column)
+            grid.addWidget(value, row + 1, column)
             self.cards[name] = value
 
         self.chart = pg.PlotWidget(title="Errors by kind (base: grey, tuned: blue)")
@@ -121,6 +126,7 @@ class EvaluatePage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
+        layout.addLayout(actions)
         layout.addWidget(cards)
         layout.addWidget(splitter, 1)
         state.runs_changed.connect(self.refresh_models)
