@@ -273,7 +273,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         store = open_project(args.project, args.database)
         config, run_id = prepare_run(store, TuneConfig(**overrides), args.run_dir, max_pairs=args.max_pairs)
         config_path = Path(config.output_dir) / "config.json"
-    final = _stream_run(TuneProcess(config_path, resume=bool(args.resume)).start())
+    final = _stream_run(TuneProcess(config_path, resume=bool(args.resume)).start(), args.json)
     if store is not None:
         from engine.tune.prepare import record_run
 
@@ -284,15 +284,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0 if final.get("event") in ("finished", "stopped") else 1
 
 
-def _stream_run(process) -> dict:
-    """Echo a training child's events as JSON lines; Ctrl+C asks it to stop cleanly. Returns the final event."""
+def _stream_run(process, as_json: bool = False) -> dict:
+    """Show a training child's events (a progress bar, or JSON lines with --json); Ctrl+C asks it to stop
+    cleanly. Returns the final event."""
+    from app.tune_progress import JsonLines, TuneProgress
+
+    show = JsonLines() if as_json else TuneProgress()
     try:
         for event in process.events():
-            print(json.dumps(event), flush=True)
+            show(event)
     except KeyboardInterrupt:
         process.stop()
         for event in process.events():
-            print(json.dumps(event), flush=True)
+            show(event)
+    finally:
+        show.close()
     return process.final or {}
 
 
@@ -316,7 +322,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         print(update.summary())
         if args.no_train or not update.to_train:
             return 0
-        final = _stream_run(TuneProcess(run / "config.json", resume=True).start())
+        final = _stream_run(TuneProcess(run / "config.json", resume=True).start(), args.json)
         run_id = next((r["id"] for r in store.runs() if r["folder"] == str(run)), None)
         if run_id is not None:
             record_run(store, run_id, run)
@@ -651,6 +657,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
     p.add_argument("--max-pairs", type=int, default=0,
                    help="train on at most N of the approved pairs (sampled per kind); 0: all")
+    p.add_argument("--json", action="store_true", help="print the run's events as JSON lines (for scripts) "
+                   "instead of a progress bar")
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("update", help="memory experts: refresh stale facts, add new ones, train only what changed")
@@ -658,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default=None)
     p.add_argument("--project", default=None)
     p.add_argument("--no-train", action="store_true", help="update the experts' plan only; train with tune --resume")
+    p.add_argument("--json", action="store_true", help="print the run's events as JSON lines instead of a progress bar")
     p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("export", help="export a run as merged, quantized GGUF files and check recall")

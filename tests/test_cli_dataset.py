@@ -55,7 +55,7 @@ def test_tune_from_a_project_records_the_run(demo_sqlite, tmp_path, tiny_model_d
     capsys.readouterr()
     run_dir = tmp_path / "run"
     code = main(["tune", "--project", str(project), "--run-dir", str(run_dir), "--model", str(tiny_model_dir),
-                 "--max-steps", "2"])
+                 "--max-steps", "2", "--json"])
     out = capsys.readouterr()
     assert code == 0, out.err
     events = [json.loads(line) for line in out.out.splitlines()]

@@ -120,3 +120,15 @@ def test_external_benchmark(tmp_path, demo_duckdb):
     path.write_text('{"question": "x"}\n')
     with pytest.raises(Exception, match="line 1"):
         load_benchmark(path)
+
+
+def test_a_pathologically_nested_prediction_is_a_syntax_error_not_a_crash(demo_sqlite):
+    """A model once answered with thousands of nested parentheses; sqlglot's parser ran out of stack and
+    the whole evaluation died. It is one wrong answer."""
+    nested = "SELECT " + "(" * 3000 + "1" + ")" * 3000
+    with open_database(demo_sqlite) as db:
+        report = evaluate(Scripted("m", {"Orders per channel?": nested}), PAIRS[2:], db,
+                          PromptContext("lumen", "sqlite"), general=False)
+        with pytest.raises(Exception, match="nested too deeply"):
+            db.query(nested)
+    assert report.summary()["errors"] == {"syntax": 1}

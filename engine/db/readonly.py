@@ -44,6 +44,8 @@ def parse_read_only(sql: str, dialect: str) -> exp.Query:
     except (ParseError, TokenError) as error:
         detail = _describe_parse_error(error)
         raise SQLSyntaxError(f"The SQL does not parse ({dialect}): {detail}") from None
+    except RecursionError:  # e.g. thousands of nested parentheses from a rambling model
+        raise SQLSyntaxError(f"The SQL does not parse ({dialect}): it is nested too deeply to read") from None
     if not statements:
         raise SQLSyntaxError("The query is empty")
     if len(statements) > 1:

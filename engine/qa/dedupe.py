@@ -39,7 +39,7 @@ def canonical_sql(sql: str, dialect: str) -> str | None:
     """One spelling per query: identifiers case-normalized, formatting and aliases' quoting unified."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
-    except (ParseError, TokenError):
+    except (ParseError, TokenError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
     if tree is None:
         return None

@@ -57,7 +57,7 @@ class TuneConfig:
     settle_factor: float = _help(
         "Memory mode: each time every loss is under the threshold yet greedy decoding still misses facts, the "
         "learning rate is multiplied by this (down to 1/8 of it), so the last facts settle instead of pushing "
-        "the others back out; 1: never. 0.5 took one expert's 50 facts to full recall in 439/505/509 steps against 572/505/886 (seeds 0-2, docs/benchmarks.md)", 0.5)
+        "the others back out; 1: never. Measured in docs/benchmarks.md.", 0.5)
     recall_every: int = _help("Check greedy exact-match recall every N passes' worth of steps", 2)
     epochs: int = _help("Epochs in instruction mode (memory mode stops by itself)", 3)
     max_steps: int = _help("Step budget (0: none)", 2000)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QFileDialog, QFormLa
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.tune.config import METHODS, TuneConfig
+from engine.tune.events import describe
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.state import AppState
@@ -346,7 +347,7 @@ class TunePage(QWidget):
         if kind in ("finished", "stopped") and share is not None:
             # the last step event can be a few steps before the end: show where the run really ended
             self.progress.setValue(round(100 * share))
-            self.stats.setText(f"{_describe(event)} · {_duration(event.get('elapsed_s') or 0)}"
+            self.stats.setText(f"{describe(event)} · {_duration(event.get('elapsed_s') or 0)}"
                                + (f" · {event['tokens_per_s']:.0f} tokens/s" if event.get("tokens_per_s") else ""))
         if kind in ("expert_started", "expert_finished"):
             together = event.get("experts_together", 1)
@@ -354,7 +355,7 @@ class TunePage(QWidget):
             self.expert_label.setText(f"Memory experts: {done} of {event['experts']} trained · "
                                       + (f"now training {event['expert']} ({event.get('facts')} facts)"
                                          if kind == "expert_started" else f"{event['expert']} done"))
-        self.log.appendPlainText(_describe(event))
+        self.log.appendPlainText(describe(event))
 
     def _mark(self, step: int, label: str, color: str) -> None:
         """A dashed line on the loss plot where the run diverged or restarted: the jump in the curve
@@ -434,53 +435,3 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def _describe(event: dict) -> str:
-    kind = event.get("event")
-    if kind == "started" and event.get("method") == "experts":
-        return (f"Started memory experts on {event.get('device')}: {event.get('facts')} facts in "
-                f"{event.get('experts')} experts, {event.get('experts_to_train')} to train"
-                + (f", {event['experts_at_once']} at a time" if event.get("experts_at_once", 1) > 1 else ""))
-    if kind == "started":
-        return (f"Started on {event.get('device')}: {event.get('facts')} facts, "
-                f"{event.get('trainable_params'):,} trainable parameters")
-    if kind == "experts_at_once":
-        return f"Out of memory with experts trained together: going on {event['experts_at_once']} at a time"
-    if kind == "expert_started" and event.get("experts_together", 1) > 1:
-        first, together = event["expert_index"] + 1, event["experts_together"]
-        return (f"Experts {first}–{first + together - 1}/{event['experts']} trained together "
-                f"({event['expert']}): {event.get('facts')} facts")
-    if kind == "expert_started":
-        return f"Expert {event['expert_index'] + 1}/{event['experts']} '{event['expert']}': {event.get('facts')} facts"
-    if kind == "expert_finished":
-        noun = "Experts" if event.get("experts_together", 1) > 1 else "Expert"
-        return (f"{noun} '{event['expert']}' done ({event.get('reason')}) after {event.get('expert_step')} steps: "
-                f"recall {event.get('recall') or 0:.0%}")
-    if kind == "expert_failed":
-        return f"Expert(s) '{event['expert']}' failed: {event.get('reason')}"
-    if kind == "recall":
-        return f"Step {event['step']}: exact recall {event['recalled']}/{event['total']} ({event['recall']:.0%})"
-    if kind == "epoch":
-        return f"Epoch {event['epoch']}: {event['memorized']:.0%} below threshold, max fact loss {event['max_fact_loss']:.4f}"
-    if kind == "checkpoint":
-        return f"Checkpoint saved at step {event['step']}"
-    if kind == "diverged":
-        return (f"Step {event['step']}: the loss diverged (mean fact loss {event['mean_fact_loss']:.3f}, best "
-                f"{event['best_mean_fact_loss']:.3f}): back to step {event['back_to_step']}'s adapter with "
-                f"learning rate {event['learning_rate']:.2g}")
-    if kind == "restarted":
-        return (f"Step {event['step']}: no progress in {event['passes_without_gain']} passes (mean fact loss "
-                f"{event['mean_fact_loss']:.3f}, best {event['best_mean_fact_loss']:.3f}): the adapter starts "
-                f"again from seed {event['seed']}")
-    if kind == "expert_checkpoint":
-        return f"Checkpoint of '{event['expert']}' saved at step {event['step']}"
-    if kind == "expert_stopped":
-        return f"'{event['expert']}' stopped at step {event['step']}"
-    if kind == "finished":
-        return f"Finished ({event['reason']}) at step {event['step']}: recall {event.get('recall') or 0:.0%}"
-    if kind == "stopped":
-        return f"Stopped at step {event['step']}; Resume continues from the checkpoint"
-    if kind == "failed":
-        return f"FAILED: {event.get('reason')}"
-    if kind == "log":
-        return event.get("line", "")
-    return json.dumps(event)
