@@ -128,3 +128,12 @@ def test_evaluation_scores_held_out_questions_per_construct(demo_sqlite):
         assert group["total"] == sum(construct in q.constructs for q in questions)
         assert group["correct"] == sum(construct in q.constructs for q in questions[:10])
     assert "construct:join" in format_summary([report])
+
+
+def test_cli_refuses_a_bad_held_out_file_in_one_line_before_loading_a_model(tmp_path, demo_sqlite, capsys):
+    from app.cli import main
+
+    bad = _write(tmp_path, {"id": "a", "question": "q", "gold_sql": "SELECT nope FROM orders", "constructs": []})
+    assert main(["eval", "--heldout", str(bad), "--database", str(demo_sqlite), "--model", "bundled"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "set.jsonl line 1: the gold SQL does not run on lumen.sqlite" in err

@@ -45,3 +45,14 @@ def test_phrasing_variety_measures_shared_word_pairs():
     assert phrasing_variety(["how many orders are there", "count all orders", "total number of orders"]) == 1.0
     same_frame = ["how many orders have status A", "how many orders have status B", "how many orders have status C"]
     assert phrasing_variety(same_frame) < 0.5
+
+
+@pytest.mark.parametrize("path", ["resources/demo/lumen.sqlite", "resources/demo/kestrel.sqlite"])
+def test_no_phrasing_is_shared_by_two_intents(path):
+    """'Total unit price?' once meant order items and products alike: every phrasing names one intent."""
+    from collections import Counter
+
+    with open_database(ROOT / path) as db:
+        intents = list(TemplateGenerator(db).intents())
+    seen = Counter((i.kind, q.lower()) for i in intents for q in i.questions)
+    assert not [k for k, n in seen.items() if n > 1]

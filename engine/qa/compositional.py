@@ -148,7 +148,7 @@ class CompositionalFamilies:
                 yield self._sql_intent("sql.multi_aggregate", f"sql.multi_aggregate:{t.name}.{m.name}",
                                        [f"What are the smallest, largest and average {what} of {many}?",
                                         f"Give min, max and mean {what} across {t.name}.",
-                                        f"Show the range of {what} (lowest and highest) and its average."],
+                                        f"Show the range of {what} among {many} (lowest and highest) and its average."],
                                        f"SELECT MIN({x}), MAX({x}), ROUND(AVG({x}), 2) FROM {ident(t.name)}", [t.name])
                 for c in t.role("category")[:1]:
                     yield self._sql_intent(

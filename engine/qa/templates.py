@@ -265,7 +265,7 @@ class TemplateGenerator(CompositionalFamilies):
                                  self.pick([f"What is the {word} {what} across all {many}?",
                                             f"Across {t.name}, what is the {word} {what}?",
                                             f"Give the {word} value of {t.name}.{c.name}.",
-                                            f"{word.capitalize()} {what}?"]),
+                                            f"{word.capitalize()} {what} of {many}?"]),
                                  None, self.sql(f"SELECT {expr} FROM {ident(t.name)}"), [t.name])
 
     def data_date_ranges(self) -> Iterator[Intent]:
