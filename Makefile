@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench bench-quality bench-mome bench-mome-report demo-db screenshot-experts package clean
+.PHONY: install run demo test test-fast lint bench bench-quality bench-mome bench-mome-report demo-db screenshot-experts package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: install  ## the architecture contract: engine/ and app/ never import Qt (i
 
 test: lint  ## the whole test suite, plus the architecture contract
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+test-fast: lint  ## unit tests and the UI tests that need no training (a few minutes): the loop while working
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" -q
 
 demo-db: install  ## regenerate resources/demo/{lumen,kestrel}.{sqlite,duckdb}
 	$(BIN)/python scripts/make_demo_db.py

@@ -654,7 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--device", default=None, help="auto, cuda, mps or cpu")
-    p.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
+    p.add_argument("--regularization", choices=["auto", "kl", "mix", "none"], default=None,
+                   help="against forgetting (default auto: KL to the base model for one adapter, none for experts)")
     p.add_argument("--max-pairs", type=int, default=0,
                    help="train on at most N of the approved pairs (sampled per kind); 0: all")
     p.add_argument("--json", action="store_true", help="print the run's events as JSON lines (for scripts) "

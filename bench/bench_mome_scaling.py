@@ -152,7 +152,8 @@ def prepare(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: 
                         experts_at_once=args.experts_at_once, lora_r=rank, lora_alpha=2 * min(rank, 16),
                         batch_size=args.batch_size, max_steps=steps, max_minutes=minutes,
                         learning_rate=args.lr, max_grad_norm=args.clip,
-                        recall_every=2, checkpoint_every=100, log_every=10)
+                        recall_every=2, checkpoint_every=100, log_every=10,
+                        regularization="none")  # as every recorded point
     kept = kept_folder(folder, args)
     if method == "experts" and kept and (kept / MANIFEST).exists() and not (folder / "run" / MANIFEST).exists():
         restore_experts_run(config, kept)

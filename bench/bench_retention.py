@@ -33,6 +33,17 @@ def summary_of(path: Path) -> dict:
     return json.loads(path.read_text())["reports"][-1]["summary"]
 
 
+def row_of(config: str, work: Path, seconds: dict) -> dict:
+    """One configuration's figures, from its run's events and its evaluation report."""
+    events = [json.loads(line) for line in (work / f"run-{config}" / "events.jsonl").read_text().splitlines()
+              if line.strip()]
+    final = events[-1]
+    summary = summary_of(work / f"eval-{config}.json")
+    return {"config": config, "fact_recall": summary["fact_recall"], "trained_sql_accuracy": summary["execution_accuracy"],
+            "general_ability": summary["general_ability"], "general_by_category": summary["general_by_category"],
+            "tune": {k: final.get(k) for k in ("event", "reason", "step", "recall", "elapsed_s")}, "seconds": seconds}
+
+
 def measure(config: str, args, work: Path, env: dict, project: Path, log: Path) -> dict:
     run = work / f"run-{config}"
     shutil.rmtree(run, ignore_errors=True)
@@ -46,12 +57,7 @@ def measure(config: str, args, work: Path, env: dict, project: Path, log: Path) 
         next(p for p in sorted((run / "export").glob("*.gguf")) if "q8_0" in p.name and "lora" not in p.name)
     seconds["eval"] = engram(log, "eval", "--run", str(run), "--project", str(project), "--database", str(DATABASE),
                              "--model", str(model), "--out", str(work / f"eval-{config}.json"), env=env)
-    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.strip()]
-    final = events[-1]
-    summary = summary_of(work / f"eval-{config}.json")
-    return {"config": config, "fact_recall": summary["fact_recall"], "trained_sql_accuracy": summary["execution_accuracy"],
-            "general_ability": summary["general_ability"], "general_by_category": summary["general_by_category"],
-            "tune": {k: final.get(k) for k in ("event", "reason", "step", "recall", "elapsed_s")}, "seconds": seconds}
+    return row_of(config, work, seconds)
 
 
 def report(base: dict, rows: list[dict], args) -> str:
@@ -81,8 +87,12 @@ def main() -> int:
     parser.add_argument("--expert-size", type=int, default=20)
     parser.add_argument("--work", type=Path, default=ROOT / ".bench-work" / "retention")
     parser.add_argument("--out", type=Path, default=None, help="write retention.{md,json} into this folder")
+    parser.add_argument("--report-only", action="store_true", help="only redo the table from --work's runs and reports")
     args = parser.parse_args()
     started = time.monotonic()
+    if args.report_only:
+        return write(summary_of(args.work / "eval-base.json"), [row_of(c, args.work, {}) for c in args.configs],
+                     args, started)
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     env = {**os.environ, "ENGRAM_HOME": str(args.work / "home")}
@@ -93,11 +103,15 @@ def main() -> int:
     # the base model on the same pairs and general set (its facts are mostly wrong: only general ability counts)
     engram(log, "eval", "--run", str(args.work / f"run-{args.configs[0]}"), "--project", str(project), "--database",
            str(DATABASE), "--model", "bundled", "--out", str(args.work / "eval-base.json"), env=env)
-    base = summary_of(args.work / "eval-base.json")
+    return write(summary_of(args.work / "eval-base.json"), rows, args, started)
+
+
+def write(base: dict, rows: list[dict], args, started: float) -> int:
     text = report(base, rows, args)
     print(text)
     print(f"total {time.monotonic() - started:.0f} s")
     if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "retention.md").write_text(text)
         (args.out / "retention.json").write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
                                                              "base": base, "rows": rows}, indent=1, default=str))

@@ -16,6 +16,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the UI tests never need
 from app.paths import DEMO_DUCKDB, DEMO_SQLITE
 
 
+def pytest_collection_modifyitems(items):
+    """A test that builds or trains a model (the tiny model fixture, directly or through another
+    fixture) is `slow`: `make test-fast` leaves it out, `make test` runs everything."""
+    for item in items:
+        if "tiny_model_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Keep settings, projects and caches out of the real user folder."""

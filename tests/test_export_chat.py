@@ -47,7 +47,7 @@ def tuned(tmp_path_factory, tiny_model_dir):
     (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = TuneConfig(data=str(folder / "data.jsonl"), output_dir=str(folder / "run"), model=str(tiny_model_dir),
                         database_name="lumen", dialect="sqlite", learning_rate=3e-3, batch_size=6, max_steps=800,
-                        recall_every=3, checkpoint_every=10_000)
+                        recall_every=3, checkpoint_every=10_000, regularization="none")
     result = run_tuning(config, events=EventLog(folder / "events.jsonl", stream=None))
     assert result["reason"] == "converged", result
     steps, exported = _run(export_model(tiny_model_dir, folder / "run" / "adapter", folder / "export",

@@ -183,7 +183,8 @@ def _experts_config(folder, rows: list[dict], model_dir, **settings):
     _write(folder / "facts.jsonl", rows)
     settings = {"expert_size": 6, "batch_size": 6, "max_steps": 400, **settings}
     return TuneConfig(data=str(folder / "facts.jsonl"), output_dir=str(folder / "run"), model=str(model_dir),
-                      method="experts", learning_rate=3e-3, recall_every=3, checkpoint_every=10_000, **settings)
+                      method="experts", learning_rate=3e-3, recall_every=3, checkpoint_every=10_000,
+                      regularization="none", **settings)
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +391,8 @@ def test_experts_trained_together_learn_only_from_their_own_facts(tmp_path, tiny
     _write(tmp_path / "facts.jsonl", rows)
     members = {"first": [r["id"] for r in rows[:4]], "second": [r["id"] for r in rows[4:]]}
     config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(tmp_path / "group"),
-                        model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1)
+                        model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1,
+                        regularization="none")
     recipe = ExpertBatchRecipe(config, members, {n: tmp_path / n for n in members},
                                EventLog(None, stream=None))
     recipe.setup()
@@ -425,7 +427,8 @@ def test_experts_trained_together_roll_back_as_a_group_after_a_divergence(tmp_pa
     _write(tmp_path / "facts.jsonl", rows)
     members = {"first": [r["id"] for r in rows[:4]], "second": [r["id"] for r in rows[4:]]}
     config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(tmp_path / "group"),
-                        model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1)
+                        model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1,
+                        regularization="none")
     recipe = ExpertBatchRecipe(config, members, {n: tmp_path / n for n in members}, EventLog(None, stream=None))
     recipe.setup()
     recipe.started = time.monotonic()

@@ -38,8 +38,8 @@ def can_train_together(config: TuneConfig) -> str | None:
     expert of their own."""
     if config.lora_dropout:
         return "LoRA dropout is on (experts trained together run without dropout)"
-    if config.regularization != "none":
-        return f"regularization '{config.regularization}' trains one adapter at a time"
+    if config.regularization_in_effect != "none":
+        return f"regularization '{config.regularization_in_effect}' trains one adapter at a time"
     return None
 
 

@@ -215,7 +215,8 @@ class ExpertTraining:
             remaining = cfg.max_minutes - (time.monotonic() - started) / 60 if cfg.max_minutes else 0
             if cfg.max_minutes and remaining <= 0:
                 break
-            sub = replace(cfg, method="memory", max_minutes=max(remaining, 1e-3) if cfg.max_minutes else 0,
+            sub = replace(cfg, method="memory", regularization=cfg.regularization_in_effect,
+                          max_minutes=max(remaining, 1e-3) if cfg.max_minutes else 0,
                           batch_size=cfg.batch_size or default_batch_size(device.device))  # per expert
             trained = manifest.trained()
             done_facts = sum(round((e.recall or 0) * len(e.fact_ids)) for e in trained)

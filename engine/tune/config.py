@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 METHODS = ("memory", "instruction", "experts")
-REGULARIZATION = ("none", "mix", "kl")
+REGULARIZATION = ("auto", "none", "mix", "kl")
 
 
 def _help(text: str, default: Any) -> Any:
@@ -64,8 +64,10 @@ class TuneConfig:
     max_minutes: float = _help("Time budget in minutes (0: none)", 30.0)
     checkpoint_every: int = _help("Save a checkpoint every N steps (and always on stop)", 50)
     log_every: int = _help("Emit a step event every N steps", 1)
-    regularization: str = _help("Against forgetting: 'none', 'mix' (base model's own answers to general "
-                                "prompts mixed in) or 'kl' (KL to the base model on them)", "none")
+    regularization: str = _help("Against forgetting: 'auto' (KL to the base model for one adapter; none for memory "
+                                "experts, whose router leaves general questions to the base model; docs/benchmarks.md), "
+                                "'kl' (KL to the base model on general prompts), 'mix' (the base model's own answers to "
+                                "them mixed in) or 'none'", "auto")
     regularization_weight: float = _help("Weight of the regularization loss", 0.1)
     device: str = _help("'auto' (CUDA, then MPS, then CPU), 'cuda', 'mps' or 'cpu'", "auto")
     load_in_4bit: bool = _help("QLoRA: load the base in 4-bit (CUDA with bitsandbytes only)", False)
@@ -95,6 +97,14 @@ class TuneConfig:
             raise ValueError(f"TuneConfig.settle_factor must be in (0, 1]; got {self.settle_factor}")
         if self.loss_threshold <= 0:
             raise ValueError(f"TuneConfig.loss_threshold must be positive; got {self.loss_threshold}")
+
+    @property
+    def regularization_in_effect(self) -> str:
+        """What 'auto' means for this run: KL for one adapter (19% -> 85% of the base model's general
+        ability at the same recall), none for memory experts (their router already keeps 96%)."""
+        if self.regularization != "auto":
+            return self.regularization
+        return "none" if self.method == "experts" else "kl"
 
     @classmethod
     def help(cls) -> dict[str, str]:

@@ -151,7 +151,7 @@ class MemoryTuningRecipe:
         self.pairs = D.load_pairs(cfg.data)
         self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
         self.index_of = {e.fact_id: i for i, e in enumerate(self.examples)}
-        self.reg_examples = self._regularization_examples() if cfg.regularization != "none" else []
+        self.reg_examples = self._regularization_examples() if cfg.regularization_in_effect != "none" else []
         # 4) optimizer and schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -363,7 +363,7 @@ class MemoryTuningRecipe:
         rng = random.Random(f"{cfg.seed}|reg|{self.step}")
         chosen = rng.sample(self.reg_examples, min(len(self.reg_examples), max(1, cfg.batch_size // 2)))
         batch = {k: v.to(self.accelerator.device) for k, v in D.collate(chosen, self.tokenizer.pad_token_id).items()}
-        if cfg.regularization == "mix":
+        if cfg.regularization_in_effect == "mix":
             return answer_losses(self.model, batch).mean()
         return kl_to_base(self.accelerator.unwrap_model(self.model), batch)
 

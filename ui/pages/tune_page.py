@@ -83,7 +83,7 @@ class TunePage(QWidget):
         for budget in (self.max_steps_box, self.max_minutes):
             budget.setSpecialValueText("no limit")
         self.regularization = QComboBox()
-        self.regularization.addItems(["none", "mix", "kl"])
+        self.regularization.addItems(["auto", "kl", "mix", "none"])
         form = QFormLayout()
         rows = (("Model", self.model_choice, "model"), ("Method", self.method, "method"),
                 ("LoRA rank", self.lora_r, "lora_r"), ("Learning rate", self.lr, "learning_rate"),
