@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from engine.tune.events import describe
+from engine.tune.events import describe, duration
 
 
 class JsonLines:
@@ -46,7 +46,7 @@ class TuneProgress:
             self.bar.n = int(memorized)
             budget = event.get("eta_s")
             self.bar.set_postfix_str(f"step {event['step']} · loss {event.get('loss', 0):.3f}"
-                                     + (f" · budget left {_duration(budget)}" if budget is not None else ""))
+                                     + (f" · budget left {duration(budget)}" if budget is not None else ""))
             return
         if self.bar.disable:
             print(describe(event), file=self.stream, flush=True)
@@ -55,8 +55,3 @@ class TuneProgress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

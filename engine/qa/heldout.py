@@ -2,8 +2,8 @@
 
 A held-out set is JSONL, one question a line: {id, question, gold_sql, constructs}; the gold SQL is
 written in SQLite's dialect and transpiled by sqlglot for another engine. The sets shipped in
-`evals/` are never trained on: `is_held_out` lets the generator and the run preparation check a pair
-against them, and a test fails if any generated or trained pair matches one.
+`evals/` are never trained on: `heldout_index` lets the generators and the run preparation check a
+pair against them, and a test fails if any generated or trained pair matches one.
 """
 
 from __future__ import annotations
@@ -133,7 +133,11 @@ class HeldOutIndex:
         return bool(sql) and canonical_sql(sql, dialect) in self.sql
 
 
-def heldout_index_for(db: Database) -> HeldOutIndex | None:
+def heldout_index(database: str | Path, dialect: str) -> HeldOutIndex | None:
     """The held-out index of a database that ships a held-out set (the demo databases), else None."""
-    path = heldout_file(db.path)
-    return HeldOutIndex.of(load_heldout(path), db.dialect) if path else None
+    path = heldout_file(database)
+    return HeldOutIndex.of(load_heldout(path), dialect) if path else None
+
+
+def heldout_index_for(db: Database) -> HeldOutIndex | None:
+    return heldout_index(db.path, db.dialect)

@@ -20,7 +20,6 @@ from engine.qa.phrasing import identifier_words
 
 Role = Literal["key", "identifier", "code", "category", "flag", "measure", "date", "year", "label", "text",
                "other"]
-ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 
 _NUMERIC = re.compile(r"INT|DEC|NUMERIC|REAL|DOUBLE|FLOAT|HUGEINT", re.I)
 _DATE = re.compile(r"DATE|TIME", re.I)
@@ -103,11 +102,6 @@ class TableProfile:
         return next((c for c in self.columns if c.name == name), None)
 
 
-def name_words(name: str) -> list[str]:
-    """A column name as lower-case words: 'CustNm' → ['cust', 'nm'], 'Is_Active' → ['is', 'active']."""
-    return identifier_words(name)
-
-
 def _all(values: list[Any], pattern: re.Pattern) -> bool:
     return bool(values) and all(pattern.match(str(v).strip()) for v in values)
 
@@ -115,7 +109,7 @@ def _all(values: list[Any], pattern: re.Pattern) -> bool:
 def _decide_role(column, ctype: str, keys: set[str], table: Table, values: list[Any], distinct: int,
                  non_null: int, avg_len: float) -> tuple[str, bool]:
     """(role, stored_as_text) for one column from its type, name and sampled distinct values."""
-    name = name_words(column.name)
+    name = identifier_words(column.name)  # 'CustNm' → ['cust', 'nm'], 'Is_Active' → ['is', 'active']
     last = name[-1] if name else ""
     text_type = bool(_TEXT.search(ctype)) or not ctype
     numeric_type = bool(_NUMERIC.search(ctype))

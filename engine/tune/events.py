@@ -70,6 +70,12 @@ def crash_event(code: int, run_dir: Path) -> dict[str, Any]:
             "reason": f"the training process ended unexpectedly (exit status {code}); see {run_dir / 'stderr.log'}"}
 
 
+def duration(seconds: float) -> str:
+    """'4m05s', or '1h02m' from an hour on: how run times read in the CLI and the Tune page."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
 def describe(event: dict[str, Any]) -> str:
     """One line a person reads for an event: the Tune page's log and `engram tune` print the same."""
     kind = event.get("event")

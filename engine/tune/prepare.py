@@ -44,14 +44,13 @@ def sample_by_kind(pairs: list, limit: int, seed: int = 0) -> list:
 
 def without_heldout(pairs: list, database: Path | None) -> list:
     """The pairs minus any that would leak the database's held-out questions into training."""
-    from engine.qa.heldout import HeldOutIndex, heldout_file, load_heldout
+    from engine.qa.heldout import heldout_index
 
-    heldout = heldout_file(database) if database else None
-    if heldout is None:
+    if database is None:
         return pairs
     dialect = detect_kind(database) if database.exists() else "sqlite"
-    index = HeldOutIndex.of(load_heldout(heldout), dialect)
-    return [p for p in pairs if not index.leaks(p, dialect)]
+    index = heldout_index(database, dialect)
+    return pairs if index is None else [p for p in pairs if not index.leaks(p, dialect)]
 
 
 def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | None = None,

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QFileDialog, QFormLa
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.tune.config import METHODS, TuneConfig
-from engine.tune.events import describe
+from engine.tune.events import describe, duration
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.state import AppState
@@ -334,7 +334,7 @@ class TunePage(QWidget):
                 + f" · epoch {event.get('epoch')} · loss {event['loss']:.4f}"
                 + f" · {event.get('facts_memorized')} facts memorized"
                 + f" · {event.get('tokens_per_s', 0):.0f} tokens/s"
-                + (f" · ETA {_duration(eta)}" if eta is not None else "")
+                + (f" · ETA {duration(eta)}" if eta is not None else "")
                 + (f" · memory {memory:.0f} MiB" if memory else ""))
             self._dirty = True
             return
@@ -347,7 +347,7 @@ class TunePage(QWidget):
         if kind in ("finished", "stopped") and share is not None:
             # the last step event can be a few steps before the end: show where the run really ended
             self.progress.setValue(round(100 * share))
-            self.stats.setText(f"{describe(event)} · {_duration(event.get('elapsed_s') or 0)}"
+            self.stats.setText(f"{describe(event)} · {duration(event.get('elapsed_s') or 0)}"
                                + (f" · {event['tokens_per_s']:.0f} tokens/s" if event.get("tokens_per_s") else ""))
         if kind in ("expert_started", "expert_finished"):
             together = event.get("experts_together", 1)
@@ -429,9 +429,5 @@ class TunePage(QWidget):
         self.resume_button.setEnabled(last[0].get("event") == "stopped")
         self._enable_update()
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
