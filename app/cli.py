@@ -342,7 +342,7 @@ def _export_experts(run, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.mome.inference import LlamaExperts, experts_recall, export_experts
-    from engine.qa.chat_format import PromptContext
+    from engine.sqlgen.grounding import copy_grounding, run_context
     from engine.tune.config import TuneConfig
     from engine.tune.data import load_pairs
 
@@ -350,8 +350,8 @@ def _export_experts(run, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run / "export"
     exported = _print_steps(export_experts(run, out, quant=args.quant[0]))
     with LlamaExperts(run, exported) as chat:
-        recall, misses = experts_recall(chat, load_pairs(config.data), PromptContext(config.database_name,
-                                                                                     config.dialect))
+        recall, misses = experts_recall(chat, load_pairs(config.data), run_context(config))
+    copy_grounding(run, out)
     print(f"base model: {exported.base}\n{len(exported.adapters)} expert adapter(s) in {out / 'experts'}")
     print(f"recall through llama.cpp with routing: {recall:.0%}")
     (out / "parity.json").write_text(json.dumps({"recall": recall, "misses": misses}, indent=1))
@@ -365,7 +365,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.export.gguf_export import export_model
     from engine.export.parity import check_parity, run_reference_recall
     from engine.models.locate import resolve_model
-    from engine.qa.chat_format import PromptContext
+    from engine.sqlgen.grounding import copy_grounding, run_context
     from engine.tune.config import TuneConfig
     from engine.tune.data import load_pairs
     from engine.tune.model_loading import hf_folder_for
@@ -376,10 +376,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not (run / "config.json").is_file() or not (run / "adapter").is_dir():
         raise EngramError(f"{run} is not a finished run folder (needs config.json and adapter/)")
     config = TuneConfig.load(run / "config.json")
-    context = PromptContext(config.database_name, config.dialect)
+    context = run_context(config)
     out = Path(args.out) if args.out else run / "export"
     result = _print_steps(export_model(hf_folder_for(resolve_model(config.model)), run / "adapter", out, args.quant,
                                        context.system_prompt("sql"), name=config.database_name))
+    copy_grounding(run, out)
     reference = run_reference_recall(run)
     report = check_parity(result.files, load_pairs(config.data), context, reference)
     print(f"{'file':<34}{'recall (llama.cpp)':>20}{'recall (transformers)':>24}")
@@ -439,23 +440,46 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
+def _sql_context(db, args):
+    """The prompt context for SQL answers: the database's schema, and examples from --project's approved
+    pairs or the model's run (engine/sqlgen/grounding.py); --no-schema / --examples 0 leave them out."""
     from pathlib import Path
 
-    from engine.chat.sql_agent import run_agent
-    from engine.db import open_database
     from engine.qa.chat_format import PromptContext
+    from engine.sqlgen.grounding import grounding_for
+
+    pairs = None
+    if getattr(args, "project", None):
+        from engine.project import ProjectStore
+
+        with ProjectStore(args.project) as store:
+            pairs = store.pairs("status = 'approved' AND split = 'train' AND kind = 'sql'")
+    grounding = grounding_for(db, getattr(args, "model", None), pairs, args.examples)
+    grounding.show_schema = not args.no_schema
+    return PromptContext(args.name or Path(db.path).stem, db.dialect, grounding)
+
+
+def _answer_settings(args):
+    from engine.sqlgen.answer import AnswerSettings, default_k
+
+    return AnswerSettings(k=args.k or default_k(), grammar=not args.no_grammar, voting=not args.no_voting,
+                          retries=max(0, args.attempts - 1), max_rows=args.max_rows)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from engine.db import open_database
+
+    from engine.chat.sql_agent import run_agent
 
     with open_database(args.database) as db, _chat_model(args) as chat:
-        context = PromptContext(args.name or Path(args.database).stem, db.dialect)
+        context = _sql_context(db, args)
         answered = False
-        for step in run_agent(chat, db, args.question, context, max_attempts=args.attempts, max_rows=args.max_rows):
-            if step.kind == "sql":
-                print(f"SQL (attempt {step.attempt}): {step.text}")
+        for step in run_agent(chat, db, args.question, context, _answer_settings(args)):
+            if step.kind == "candidate":
+                print(f"SQL ({step.source}): {step.text}\n  -> {step.result}")
                 _route_note(chat)
-            elif step.kind == "error":
-                print(f"  error: {step.text}")
             elif step.kind == "rows":
+                print(f"chosen: {step.source}, {step.text}")
                 print(" | ".join(step.columns))
                 for row in step.rows[:args.max_rows]:
                     print(" | ".join("NULL" if v is None else str(v) for v in row))
@@ -473,7 +497,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from engine.db import open_database
     from engine.eval.evaluate import evaluate, format_summary, load_benchmark, open_predictor, write_report
-    from engine.qa.chat_format import PromptContext
 
     store, constructs = None, None
     if args.heldout:
@@ -508,12 +531,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     models.append(("tuned" if args.base else "model", args.model))
     reports = []
     with open_database(database) as db:
-        context = PromptContext(args.name or database.stem, db.dialect)
+        context = _sql_context(db, args)  # one grounding for both models: the tuned model's examples
+        settings = _answer_settings(args)
         for label, spec in models:
             predictor = open_predictor(spec, f"{label}: {_model_label(spec)}")
             print(f"evaluating {predictor.name} on {len(pairs)} pair(s)…", file=sys.stderr)
             reports.append(evaluate(predictor, pairs, db, context, general=not args.no_general,
-                                    constructs=constructs))
+                                    constructs=constructs, answering=settings))
             predictor.close()
     print(format_summary(reports))
     if args.out:
@@ -682,6 +706,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lora", default=None, help="a GGUF LoRA adapter to apply")
         p.add_argument("--ctx", type=int, default=4096, help="context length in tokens")
 
+    def answer_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--k", type=int, default=None, help="SQL candidates per question, voted on by their results "
+                       "(default: 4 on a CPU, 8 on a GPU)")
+        p.add_argument("--examples", type=int, default=None, help="retrieved example pairs in the SQL prompt "
+                       "(default: 3, or what the model's run trained with)")
+        p.add_argument("--no-schema", action="store_true", help="leave the schema out of the SQL prompt")
+        p.add_argument("--no-grammar", action="store_true", help="free decoding: names not limited to the schema")
+        p.add_argument("--no-voting", action="store_true", help="the first candidate that runs is the answer")
+
     p = sub.add_parser("chat", help="chat with a GGUF model in the terminal (streaming)")
     chat_options(p)
     p.add_argument("--system", default="You are a helpful assistant.")
@@ -696,9 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--database", required=True)
     p.add_argument("--name", default=None, help="database name used in the prompt (default: file name)")
-    p.add_argument("--attempts", type=int, default=3)
+    p.add_argument("--project", default=None, help="a project whose approved SQL pairs are the retrieved examples")
+    p.add_argument("--attempts", type=int, default=3, help="corrected queries asked for when no candidate runs, + 1")
     p.add_argument("--max-rows", type=int, default=20)
     chat_options(p)
+    answer_options(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="evaluate models by execution: fact recall, SQL accuracy, errors by kind")
@@ -717,6 +752,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="database name used in prompts (default: file name)")
     p.add_argument("--no-general", action="store_true", help="skip the general-ability set")
     p.add_argument("--out", default=None, help="write a report (.json or .html)")
+    p.add_argument("--attempts", type=int, default=2, help="corrected queries asked for when no candidate runs, + 1")
+    p.add_argument("--max-rows", type=int, default=100)
+    answer_options(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("self-test", help="offline install check: demo database + bundled model through llama.cpp")

@@ -84,5 +84,5 @@ def test_eval_cli_on_an_external_benchmark(demo_duckdb, tmp_path, capsys):
 def test_ask_prints_sql_and_what_happened(demo_sqlite, capsys):
     code = main(["ask", "How many orders are there?", "--database", str(demo_sqlite), "--attempts", "1"])
     out = capsys.readouterr().out
-    assert out.startswith("SQL (attempt 1): ")
+    assert out.startswith("SQL (greedy): ") and "  -> " in out
     assert code in (0, 1) and ("Answer:" in out) == (code == 0)

@@ -10,17 +10,21 @@ import pytest
 
 from engine.cancel import Cancelled, CancelToken
 from engine.chat.session import ChatSession
-from engine.chat.sql_agent import extract_sql, run_agent, summarize
+from engine.chat.sql_agent import run_agent, summarize
 from engine.db import open_database
 from engine.export.gguf_export import ExportError, export_model, source_gguf
 from engine.export.parity import check_parity, gguf_recall
 import engine.models.llama_runtime as llama_runtime
 from engine.models.llama_runtime import LlamaChat, ModelLoadError, Sampling
-from engine.qa.chat_format import PromptContext
+from engine.qa.chat_format import PromptContext, extract_sql
+from engine.qa.pairs import QAPair
+from engine.sqlgen.answer import AnswerSettings
+from engine.sqlgen.grounding import SqlGrounding, run_context
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
 from engine.tune.run import run_tuning
+from app.paths import DEMO_SQLITE
 from tiny_model import facts
 
 SQL_PAIRS = [
@@ -48,6 +52,10 @@ def tuned(tmp_path_factory, tiny_model_dir):
     config = TuneConfig(data=str(folder / "data.jsonl"), output_dir=str(folder / "run"), model=str(tiny_model_dir),
                         database_name="lumen", dialect="sqlite", learning_rate=3e-3, batch_size=6, max_steps=800,
                         recall_every=3, checkpoint_every=10_000, regularization="none")
+    (folder / "run").mkdir()
+    with open_database(DEMO_SQLITE) as db:  # SQL prompts grounded in the schema and the pairs, as prepare_run does
+        SqlGrounding.of_database(db, [QAPair(q, s, kind="sql", sql=s, status="approved", id=100 + i)
+                                      for i, (q, s) in enumerate(SQL_PAIRS)]).save(folder / "run")
     result = run_tuning(config, events=EventLog(folder / "events.jsonl", stream=None))
     assert result["reason"] == "converged", result
     steps, exported = _run(export_model(tiny_model_dir, folder / "run" / "adapter", folder / "export",
@@ -68,7 +76,7 @@ def test_export_writes_files_atomically_with_progress(tuned):
 def test_memorized_answers_survive_export_to_f16_and_q8_0(tuned):
     folder, config, exported, _ = tuned
     pairs = D.load_pairs(config.data)
-    report = check_parity(exported.files, pairs, PromptContext("lumen", "sqlite"), reference_recall=1.0)
+    report = check_parity(exported.files, pairs, run_context(config), reference_recall=1.0)
     assert report.recall == {"f16": 1.0, "q8_0": 1.0}, report.misses
     assert report.passed
 
@@ -77,8 +85,8 @@ def test_adapter_alone_as_llama_cpp_lora(tuned, tmp_path, tiny_model_dir):
     folder, config, exported, _ = tuned
     _, base = _run(export_model(tiny_model_dir, None, tmp_path, ["f16"], "system", name="base"))
     pairs = D.load_pairs(config.data)
-    base_recall, _ = gguf_recall(base.files["f16"], pairs, PromptContext("lumen", "sqlite"))
-    lora_recall, misses = gguf_recall(base.files["f16"], pairs, PromptContext("lumen", "sqlite"),
+    base_recall, _ = gguf_recall(base.files["f16"], pairs, run_context(config))
+    lora_recall, misses = gguf_recall(base.files["f16"], pairs, run_context(config),
                                       lora_path=exported.adapter_gguf)
     assert base_recall < 0.2 and lora_recall == 1.0, misses
 
@@ -91,40 +99,61 @@ def test_parity_failure_is_reported(tuned, tmp_path, tiny_model_dir):
 
 
 def test_sql_agent_runs_a_trained_question(tuned, demo_sqlite):
-    folder, _, exported, _ = tuned
+    folder, config, exported, _ = tuned
+    context = run_context(config)
+    assert "Tables:" in context.system_prompt("sql", context.grounded("Orders per channel?")), "schema in the prompt"
     with LlamaChat(str(exported.files["q8_0"]), n_ctx=2048) as chat, open_database(demo_sqlite) as db:
-        steps = list(run_agent(chat, db, "Orders per channel?", PromptContext("lumen", "sqlite")))
-    assert [s.kind for s in steps] == ["sql", "rows", "answer"]
-    assert steps[0].text == SQL_PAIRS[2][1]
-    assert steps[1].columns == ["channel", "n"] and len(steps[1].rows) == 4
+        steps = list(run_agent(chat, db, "Orders per channel?", context, AnswerSettings(k=3, latency_budget_s=60)))
+    candidates = [s for s in steps if s.kind == "candidate"]
+    assert [s.kind for s in steps[len(candidates):]] == ["rows", "answer"]
+    assert candidates[0].source == "greedy" and candidates[0].text == SQL_PAIRS[2][1]
+    assert len(candidates) == 3, "greedy + 2 samples, all grammar-constrained and run"
+    assert steps[-2].columns == ["channel", "n"] and len(steps[-2].rows) == 4
+    assert "agree" in steps[-2].text
+
+
+class Scripted:
+    """A chat that replies from a script and records what it was asked."""
+
+    def __init__(self, replies):
+        self.replies = iter(replies)
+        self.seen = []
+
+    def complete(self, messages, sampling, grammar=None):
+        self.seen.append(messages)
+        return next(self.replies)
 
 
 def test_sql_agent_feeds_errors_back_and_gives_up(demo_sqlite):
-    replies = iter(["DELETE FROM orders", "SELECT nope FROM orders", "```sql\nSELECT COUNT(*) FROM orders;\n```"])
-
-    class Scripted:
-        def __init__(self):
-            self.seen = []
-
-        def complete(self, messages, sampling):
-            self.seen.append(messages)
-            return next(replies)
-
-    chat = Scripted()
+    chat = Scripted(["DELETE FROM orders", "SELECT nope FROM orders", "```sql\nSELECT COUNT(*) FROM orders;\n```"])
+    greedy_only = AnswerSettings(k=1, retries=2)
     with open_database(demo_sqlite) as db:
-        steps = list(run_agent(chat, db, "How many orders?", PromptContext("lumen")))
-    assert [s.kind for s in steps] == ["sql", "error", "sql", "error", "sql", "rows", "answer"]
-    assert "read-only" in steps[1].text and steps[-1].text == "2400"
+        steps = list(run_agent(chat, db, "How many orders?", PromptContext("lumen"), greedy_only))
+    assert [s.kind for s in steps] == ["candidate"] * 3 + ["rows", "answer"]
+    assert [s.source for s in steps[:3]] == ["greedy", "retry 1", "retry 2"]
+    assert "read-only" in steps[0].result and steps[-1].text == "2400"
     assert "That query failed" in chat.seen[1][-1]["content"], "the error goes back to the model"
     from engine.mome.inference import question_of
 
     assert [question_of(m) for m in chat.seen] == ["How many orders?"] * 3, \
         "memory experts route every retry by the analyst's question, not by the error message"
-    replies2 = iter(["SELECT nope FROM orders"] * 2)
-    chat.complete = lambda m, s: next(replies2)
+    chat = Scripted(["SELECT nope FROM orders"] * 2)
     with open_database(demo_sqlite) as db:
-        steps = list(run_agent(chat, db, "?", PromptContext("lumen"), max_attempts=2))
-    assert steps[-1].kind == "gave_up"
+        steps = list(run_agent(chat, db, "?", PromptContext("lumen"), AnswerSettings(k=1, retries=1)))
+    assert steps[-1].kind == "gave_up" and steps[-1].text.startswith("no query found that runs")
+    assert "no such column" in steps[-1].text, "the candidates' errors are shown, not a made-up answer"
+
+
+def test_sql_agent_votes_on_results(demo_sqlite):
+    """Four candidates: two spellings of one count agree and win over a different count and an error."""
+    chat = Scripted(["SELECT COUNT(*) FROM customers", "SELECT COUNT(*) FROM orders", "SELECT nope FROM t",
+                     "select count(order_id) from orders"])
+    with open_database(demo_sqlite) as db:
+        steps = list(run_agent(chat, db, "How many orders?", PromptContext("lumen"),
+                               AnswerSettings(k=4, latency_budget_s=60)))
+    assert [s.kind for s in steps] == ["candidate"] * 4 + ["rows", "answer"]
+    assert steps[-1].text == "2400" and steps[-1].source == "sample 1"
+    assert steps[-2].text.endswith("2 of 4 candidate(s) agree, 1 failed")
 
 
 def test_request_kind_is_read_from_engrams_own_system_prompts():
@@ -214,12 +243,13 @@ def test_eval_tuned_vs_base_through_llama_cpp_and_transformers(tuned, demo_sqlit
 
     folder, config, exported, _ = tuned
     pairs = D.load_pairs(config.data)
-    context = PromptContext("lumen", "sqlite")
+    context = run_context(config)
+    voting = AnswerSettings(k=2, latency_budget_s=60)
     with open_database(demo_sqlite) as db:
         gguf = LlamaPredictor(str(exported.files["f16"]), name="tuned (llama.cpp)")
         hf_tuned = TransformersPredictor(tiny_model_dir, folder / "run" / "adapter")
         hf_base = TransformersPredictor(tiny_model_dir)
-        reports = [evaluate(p, pairs, db, context, general=False) for p in (hf_base, hf_tuned, gguf)]
+        reports = [evaluate(p, pairs, db, context, general=False, answering=voting) for p in (hf_base, hf_tuned, gguf)]
         gguf.close()
     base, tuned_hf, tuned_gguf = (r.summary() for r in reports)
     assert base["fact_recall"] < 0.2 and base["execution_accuracy"] < 0.5

@@ -1,6 +1,7 @@
-"""The SQL agent: question → the model writes SQL → checked read-only → run on the analyst's
-database → rows → a short answer. On an error the error goes back to the model for another try
-(bounded). Every step is an `AgentStep` the UI and CLI display as it happens.
+"""The SQL agent: question → the model writes candidate queries for a prompt grounded in the schema
+and retrieved examples → each checked read-only and run → the result most candidates agree on → a
+short answer. When no candidate runs, the error goes back to the model for a corrected query.
+Every step is an `AgentStep` the UI and CLI display as it happens (engine/sqlgen/answer.py does the work).
 
 The final answer is written from the rows without the model: small models phrase numbers badly, and
 the rows are the truth the analyst wants to see.
@@ -13,22 +14,23 @@ from typing import Any, Iterator
 
 from engine.cancel import CancelToken
 from engine.db import Database
-from engine.db.errors import DatabaseError
-from engine.models.llama_runtime import LlamaChat, Sampling
-from engine.qa.chat_format import PromptContext, extract_sql, messages_for
+from engine.qa.chat_format import PromptContext
 from engine.qa.phrasing import format_value
+from engine.sqlgen.answer import RETRY_PREFIX, AnswerSettings, Candidate, answer_steps, chat_writer
 
-RETRY_PREFIX = "That query failed:"  # the agent's own feedback turn, not a new question (see mome routing)
+__all__ = ["RETRY_PREFIX", "AgentStep", "run_agent", "summarize"]
 
 
 @dataclass
 class AgentStep:
-    kind: str  # sql | error | rows | answer | gave_up
+    kind: str  # candidate | rows | answer | gave_up
     text: str = ""
-    attempt: int = 1
+    attempt: int = 1  # the candidate's number
     columns: list[str] = field(default_factory=list)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     truncated: bool = False
+    source: str = ""  # greedy | sample N | retry N
+    result: str = ""  # a candidate's outcome: 'N row(s)' or its error
 
 
 def summarize(columns: list[str], rows: list[tuple], truncated: bool, note: str = "") -> str:
@@ -41,27 +43,32 @@ def summarize(columns: list[str], rows: list[tuple], truncated: bool, note: str 
     return f"{len(rows)} row(s){more}: {shown}" + (" …" if len(rows) > 5 else "")
 
 
-def run_agent(chat: LlamaChat, db: Database, question: str, context: PromptContext, max_attempts: int = 3,
-              max_rows: int = 100, timeout_s: float = 30.0, cancel: CancelToken | None = None,
-              sampling: Sampling | None = None) -> Iterator[AgentStep]:
-    cancel = cancel or CancelToken()
-    sampling = sampling or Sampling(temperature=0.0, max_tokens=256)
-    messages = messages_for(None, context, question=question, kind="sql", with_answer=False)
-    for attempt in range(1, max_attempts + 1):
-        cancel.raise_if_cancelled("the SQL agent")
-        reply = chat.complete(messages, sampling)
-        sql = extract_sql(reply)
-        yield AgentStep("sql", sql, attempt)
-        try:
-            result = db.query(sql, max_rows=max_rows, timeout_s=timeout_s, cancel=cancel)
-        except DatabaseError as error:
-            yield AgentStep("error", str(error), attempt)
-            messages = messages + [{"role": "assistant", "content": sql},
-                                   {"role": "user", "content": f"{RETRY_PREFIX} {error}. "
-                                                               "Reply with one corrected query."}]
+def _outcome(candidate: Candidate) -> str:
+    if not candidate.ran:
+        return f"error: {candidate.error}"
+    return f"{len(candidate.rows)} row(s)" + (f" ({candidate.note})" if candidate.note else "")
+
+
+def run_agent(chat, db: Database, question: str, context: PromptContext,
+              settings: AnswerSettings | None = None, cancel: CancelToken | None = None) -> Iterator[AgentStep]:
+    """Candidates as they run, then the chosen rows and the answer (or why there is none)."""
+    settings = settings or AnswerSettings()
+    number = 0
+    for step in answer_steps(chat_writer(chat), db, question, context, settings, cancel):
+        if isinstance(step, Candidate):
+            number += 1
+            yield AgentStep("candidate", step.sql, number, list(step.columns), list(step.rows), step.truncated,
+                            step.source, _outcome(step))
             continue
-        yield AgentStep("rows", f"{result.row_count} row(s)" + (f" ({result.note})" if result.note else ""), attempt,
-                        list(result.columns), list(result.rows), result.truncated)
-        yield AgentStep("answer", summarize(result.columns, result.rows, result.truncated, result.note), attempt)
+        chosen = step.chosen
+        if chosen is None:
+            yield AgentStep("gave_up", step.failure(), number)
+            return
+        ran = sum(1 for c in step.candidates if c.ran)
+        agreement = f"{step.vote.votes} of {len(step.candidates)} candidate(s) agree" + (
+            f", {len(step.candidates) - ran} failed" if ran < len(step.candidates) else "")
+        yield AgentStep("rows", f"{_outcome(chosen)}; {agreement}", step.candidates.index(chosen) + 1,
+                        list(chosen.columns), list(chosen.rows), chosen.truncated, chosen.source)
+        yield AgentStep("answer", summarize(chosen.columns, chosen.rows, chosen.truncated, chosen.note),
+                        step.candidates.index(chosen) + 1, source=chosen.source)
         return
-    yield AgentStep("gave_up", f"No working query after {max_attempts} attempts", max_attempts)

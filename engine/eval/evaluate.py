@@ -14,7 +14,7 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from engine.cancel import CancelToken
 from engine.db import Database
@@ -23,6 +23,9 @@ from engine.eval.general_set import GENERAL_SET
 from engine.eval.metrics import score_fact, score_sql
 from engine.qa.chat_format import PromptContext, extract_sql, messages_for
 from engine.qa.pairs import QAPair
+
+if TYPE_CHECKING:
+    from engine.sqlgen.answer import AnswerSettings
 
 Progress = Callable[[int, int], None]
 GENERAL_MAX_TOKENS = 64
@@ -49,20 +52,45 @@ class LlamaPredictor:
 
         return self.chat.complete(messages, Sampling(temperature=0.0, max_tokens=max_tokens))
 
+    def writer(self):
+        """SQL candidates through llama.cpp, grammar-constrained (engine/sqlgen/answer.py)."""
+        from engine.sqlgen.answer import chat_writer
+
+        return chat_writer(self.chat)
+
     def close(self) -> None:
         self.chat.close()
 
 
-def greedy_reply(model, tokenizer, messages: list[dict[str, str]], max_tokens: int) -> str:
-    """The model's greedy reply to chat messages (transformers), as text."""
+def greedy_reply(model, tokenizer, messages: list[dict[str, str]], max_tokens: int, sampling=None) -> str:
+    """The model's reply to chat messages (transformers), as text: greedy, or sampled as `sampling` says."""
     import torch
 
     inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True).to(model.device)
+    options = dict(do_sample=False)
+    if sampling is not None and sampling.temperature > 0:
+        torch.manual_seed(sampling.seed)
+        options = dict(do_sample=True, temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p)
     with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        out = model.generate(**inputs, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id or
+                             tokenizer.eos_token_id, **options)
     return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def predictor_writer(predictor: Predictor):
+    """How a predictor writes SQL candidates: its own writer (llama.cpp, with the grammar), else its
+    greedy reply (transformers; sampled candidates where it can sample, no grammar)."""
+    if hasattr(predictor, "writer"):
+        return predictor.writer()
+
+    def write(messages, sampling, grammar):
+        if sampling.temperature > 0 and hasattr(predictor, "sample"):
+            return predictor.sample(messages, sampling)
+        return predictor.predict(messages, sampling.max_tokens)
+
+    write.can_sample = hasattr(predictor, "sample")
+    return write
 
 
 class TransformersPredictor:
@@ -83,6 +111,9 @@ class TransformersPredictor:
 
     def predict(self, messages, max_tokens):
         return greedy_reply(self.model, self.tokenizer, messages, max_tokens)
+
+    def sample(self, messages, sampling):
+        return greedy_reply(self.model, self.tokenizer, messages, sampling.max_tokens, sampling)
 
     def close(self) -> None:
         pass
@@ -139,6 +170,8 @@ class ExampleResult:
     valid_sql: bool | None = None
     exact_sql: bool | None = None
     constructs: tuple[str, ...] = ()  # a held-out question's SQL constructs (engine/qa/heldout.py)
+    candidates: int = 1  # SQL candidates written for the answer
+    seconds: float | None = None  # time to answer a SQL question (candidates, runs, vote)
 
 
 def general_by_category(results: list[tuple[str, str, bool]]) -> dict[str, dict]:
@@ -149,6 +182,14 @@ def general_by_category(results: list[tuple[str, str, bool]]) -> dict[str, dict]
         by[category.get(question, "other")][0] += passed
         by[category.get(question, "other")][1] += 1
     return {k: {"passed": c, "total": n} for k, (c, n) in by.items()}
+
+
+def _distribution(values: list[float]) -> dict | None:
+    """Median, 90th percentile and maximum (the SQL answers' latency)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {"median": ordered[len(ordered) // 2], "p90": ordered[int(0.9 * (len(ordered) - 1))], "max": ordered[-1]}
 
 
 @dataclass
@@ -179,6 +220,7 @@ class EvalReport:
             "execution_accuracy": rate(sql, lambda e: e.correct),
             "exact_sql_match": rate(sql, lambda e: e.exact_sql),
             "general_ability": rate(self.general, lambda g: g[2]),
+            "sql_seconds": _distribution([e.seconds for e in sql if e.seconds is not None]),
             "general_by_category": general_by_category(self.general),
             "errors": dict(Counter(e.error for e in self.examples if e.error).most_common()),
             "by_group": {k: {"correct": c, "total": n, "accuracy": round(c / n, 4)} for k, (c, n) in sorted(by.items())},
@@ -192,20 +234,30 @@ class EvalReport:
 
 def evaluate(predictor: Predictor, pairs: list[QAPair], db: Database, context: PromptContext,
              general: bool = True, progress: Progress | None = None, cancel: CancelToken | None = None,
-             constructs: dict[int, tuple[str, ...]] | None = None) -> EvalReport:
-    """Score every pair (and the general set); `constructs` tags held-out questions by pair id."""
+             constructs: dict[int, tuple[str, ...]] | None = None,
+             answering: "AnswerSettings | None" = None) -> EvalReport:
+    """Score every pair (and the general set); `constructs` tags held-out questions by pair id. SQL
+    questions are answered as the agent answers them (candidates, grammar, voting: `answering`), or by
+    the greedy reply alone when `answering` is None."""
+    from engine.sqlgen.answer import answer_sql
+
     cancel = cancel or CancelToken()
     constructs = constructs or {}
     report = EvalReport(predictor.name)
     total = len(pairs) + (len(GENERAL_SET) if general else 0)
+    write = predictor_writer(predictor) if answering is not None else None
     for done, pair in enumerate(pairs, 1):
         cancel.raise_if_cancelled("evaluation")
         messages = messages_for(pair, context, with_answer=False)
+        candidates, seconds = 1, None
         if pair.kind == "sql":
-            raw = predictor.predict(messages, 256)
-            predicted = extract_sql(raw)
-            score = score_sql(db, predicted, pair.sql or pair.answer)
             gold = pair.sql or pair.answer
+            if write is not None:
+                answer = answer_sql(write, db, pair.question, context, answering, cancel, exclude_sql=gold)
+                predicted, candidates, seconds = answer.sql, len(answer.candidates), round(answer.seconds, 3)
+            else:
+                predicted = extract_sql(predictor.predict(messages, 256))
+            score = score_sql(db, predicted, gold)
         else:
             predicted = predictor.predict(messages, max(32, len(pair.answer) + 16)).strip()
             score = score_fact(predicted, pair.answer)
@@ -213,7 +265,7 @@ def evaluate(predictor: Predictor, pairs: list[QAPair], db: Database, context: P
         report.examples.append(ExampleResult(pair.id, pair.kind, pair.split, pair.tables, pair.question, gold,
                                              predicted, score.correct, score.error, score.detail,
                                              score.normalized_match, score.valid_sql, score.exact_sql,
-                                             tuple(constructs.get(pair.id, ()))))
+                                             tuple(constructs.get(pair.id, ())), candidates, seconds))
         if progress:
             progress(done, total)
     if general:

@@ -85,6 +85,7 @@ class LlamaChat:
             raise ModelLoadError(f"llama.cpp could not load {source.path}: {error}") from None
         self._adapters: dict[str, object] = {}
         self._active: dict[str, float] = {}
+        self.last_decode_s: float | None = None
 
     # -- LoRA adapters applied per request (memory experts) ------------------------------------------
     def load_adapter(self, name: str, path: str | Path) -> None:
@@ -143,13 +144,35 @@ class LlamaChat:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    def grammar(self, text: str):
+        """A GBNF grammar ready for `complete`, or None when llama.cpp cannot parse it (checked here:
+        llama-cpp-python parses only when sampling starts, and a broken grammar then kills the process)."""
+        import llama_cpp
+        from llama_cpp import LlamaGrammar
+
+        sampler = llama_cpp.llama_sampler_init_grammar(llama_cpp.llama_model_get_vocab(self._llm.model),
+                                                       text.encode("utf-8"), b"root")
+        if not sampler:
+            return None
+        llama_cpp.llama_sampler_free(sampler)
+        return LlamaGrammar.from_string(text, verbose=False)
+
+    def _decode_ms(self) -> float:
+        import llama_cpp
+
+        return float(llama_cpp.llama_perf_context(self._llm.ctx).t_eval_ms)
+
     def _kwargs(self, sampling: Sampling) -> dict:
         return dict(max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
                     top_k=sampling.top_k, seed=sampling.seed, stop=list(sampling.stop) or None)
 
-    def complete(self, messages: list[dict[str, str]], sampling: Sampling = Sampling()) -> str:
+    def complete(self, messages: list[dict[str, str]], sampling: Sampling = Sampling(), grammar=None) -> str:
+        """The whole reply; `grammar` (a llama_cpp.LlamaGrammar) limits what can be sampled.
+        `last_decode_s` is then the time spent generating, without reading the prompt."""
         with self._lock:
-            out = self._llm.create_chat_completion(messages=messages, **self._kwargs(sampling))
+            before = self._decode_ms()
+            out = self._llm.create_chat_completion(messages=messages, grammar=grammar, **self._kwargs(sampling))
+            self.last_decode_s = max(0.0, self._decode_ms() - before) / 1000
         return out["choices"][0]["message"]["content"] or ""
 
     def stream(self, messages: list[dict[str, str]], sampling: Sampling = Sampling(),

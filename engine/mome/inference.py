@@ -190,9 +190,9 @@ class LlamaExperts:
         route = self.last_route = self.routing.route(question_of(messages), request_kind(messages))
         self.chat.use_adapters({route.experts[0]: 1.0} if route.experts else {})
 
-    def complete(self, messages, sampling=None) -> str:
+    def complete(self, messages, sampling=None, grammar=None) -> str:
         self._apply(messages)
-        return self.chat.complete(messages, *([sampling] if sampling else []))
+        return self.chat.complete(messages, *([sampling] if sampling else []), grammar=grammar)
 
     def stream(self, messages, sampling=None, cancel=None) -> Iterator[str]:
         self._apply(messages)

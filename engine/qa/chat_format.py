@@ -8,9 +8,13 @@ Fact pairs (schema, data) and text-to-SQL pairs get different system prompts: th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.qa.pairs import QAPair
+
+if TYPE_CHECKING:
+    from engine.sqlgen.grounding import GroundedPrompt, SqlGrounding
 
 DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB"}
 _FENCE = re.compile(r"```(?:sql)?\s*(.+?)```", re.S | re.I)
@@ -20,11 +24,17 @@ _FENCE = re.compile(r"```(?:sql)?\s*(.+?)```", re.S | re.I)
 class PromptContext:
     database: str  # the name the analyst knows the database by, e.g. "lumen"
     dialect: str = "sqlite"
+    grounding: "SqlGrounding | None" = field(default=None, compare=False)  # schema + examples for SQL prompts
 
-    def system_prompt(self, kind: str) -> str:
+    def grounded(self, question: str, exclude_sql: str | None = None) -> "GroundedPrompt | None":
+        """The tables and examples a SQL prompt shows for this question (None without grounding)."""
+        return self.grounding.prompt(question, exclude_sql) if self.grounding is not None else None
+
+    def system_prompt(self, kind: str, grounded: "GroundedPrompt | None" = None) -> str:
         if kind == "sql":
             name = DIALECT_NAMES.get(self.dialect, self.dialect)
-            return (f"You write {name} queries for the {self.database} database. "
+            middle = f"\n{grounded.text()}\n" if grounded is not None else " "
+            return (f"You write {name} queries for the {self.database} database.{middle}"
                     "Reply with one SQL query and nothing else.")
         return f"You answer questions about the {self.database} database. Reply with the exact answer only."
 
@@ -41,11 +51,17 @@ def request_kind(messages: list[dict[str, str]]) -> str | None:
 
 
 def messages_for(pair: QAPair | None, context: PromptContext, question: str | None = None,
-                 kind: str | None = None, with_answer: bool = True) -> list[dict[str, str]]:
-    """Chat messages for a pair (or a bare question of a kind), with the answer as the assistant turn."""
+                 kind: str | None = None, with_answer: bool = True,
+                 grounded: "GroundedPrompt | None" = None) -> list[dict[str, str]]:
+    """Chat messages for a pair (or a bare question of a kind), with the answer as the assistant turn.
+    A SQL prompt shows the grounding's tables and examples; a pair never sees its own query as an
+    example (in training it would learn to copy; parity and recall checks see the same prompt)."""
     kind = kind or (pair.kind if pair else "schema")
-    messages = [{"role": "system", "content": context.system_prompt(kind)},
-                {"role": "user", "content": question if question is not None else pair.question}]
+    text = question if question is not None else pair.question
+    if kind == "sql" and grounded is None:
+        grounded = context.grounded(text, exclude_sql=(pair.sql or pair.answer) if pair is not None else None)
+    messages = [{"role": "system", "content": context.system_prompt(kind, grounded if kind == "sql" else None)},
+                {"role": "user", "content": text}]
     if with_answer and pair is not None:
         messages.append({"role": "assistant", "content": pair.answer})
     return messages

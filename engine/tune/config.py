@@ -50,7 +50,7 @@ class TuneConfig:
         "the adapter starts again from the next seed (a run can sit on a plateau for good; not once half its facts "
         "were below the loss threshold); 0: never", 20)
     batch_size: int = _help("Examples per optimizer step (per process); 0: by device (4 on a CPU, 10 on a GPU)", 0)
-    max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 512)
+    max_seq_len: int = _help("Longest prompt + answer in tokens; longer pairs are refused", 1024)
     loss_threshold: float = _help("A fact counts as memorized when its loss is below this", 0.01)
     revisit_fraction: float = _help("Share of already-memorized facts revisited each epoch (never fewer "
                                     "than the facts still being learned)", 0.1)

@@ -53,6 +53,16 @@ def without_heldout(pairs: list, database: Path | None) -> list:
     return pairs if index is None else [p for p in pairs if not index.leaks(p, dialect)]
 
 
+def save_grounding(store: ProjectStore, database: Path, folder: Path) -> None:
+    """The run's SQL prompts: the database's schema card and, as retrieved examples, every approved
+    training SQL pair of the project (held-out questions kept out), saved beside the data."""
+    from engine.db import open_database
+    from engine.sqlgen.grounding import SqlGrounding
+
+    with open_database(database) as db:
+        SqlGrounding.of_database(db, store.pairs(TRAIN_WHERE + " AND kind = 'sql'")).save(folder)
+
+
 def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | None = None,
                 where: str = TRAIN_WHERE, max_pairs: int = 0) -> tuple[TuneConfig, int]:
     """Write the project's training pairs and the config into a run folder; register the run. Pairs that
@@ -64,6 +74,8 @@ def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | N
     folder.mkdir(parents=True, exist_ok=True)
     write_run_data(pairs, folder / "data.jsonl")
     source = store.source_db
+    if source is not None and source.exists():
+        save_grounding(store, source, folder)
     config = replace(config, data=str(folder / "data.jsonl"), output_dir=str(folder),
                      database_name=source.stem if source else config.database_name,
                      dialect=detect_kind(source) if source and source.exists() else config.dialect)

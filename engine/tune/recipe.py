@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.qa.chat_format import PromptContext
+from engine.sqlgen.grounding import run_context
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
 from engine.tune.device import default_batch_size, memory_mb, pick_device
@@ -147,7 +147,7 @@ class MemoryTuningRecipe:
         if not cfg.load_in_4bit:  # on its device before the base model answers the regularization prompts
             self.model.to(self.accelerator.device)
         # 3) data: facts, and regularization examples answered by the base model itself
-        self.context = PromptContext(cfg.database_name, cfg.dialect)
+        self.context = run_context(cfg)
         self.pairs = D.load_pairs(cfg.data)
         self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
         self.index_of = {e.fact_id: i for i, e in enumerate(self.examples)}

@@ -189,7 +189,7 @@ class ChatPage(QWidget):
         from engine.export.gguf_export import export_model, run_steps
         from engine.export.parity import check_parity, run_reference_recall
         from engine.models.locate import resolve_model
-        from engine.qa.chat_format import PromptContext
+        from engine.sqlgen.grounding import copy_grounding, run_context
         from engine.tune.config import TuneConfig
         from engine.tune.data import load_pairs
         from engine.tune.model_loading import hf_folder_for
@@ -205,11 +205,12 @@ class ChatPage(QWidget):
 
         def work(report, token):
             config = TuneConfig.load(run / "config.json")
-            context = PromptContext(config.database_name, config.dialect)
+            context = run_context(config)
             gen = export_model(hf_folder_for(resolve_model(config.model)), run / "adapter", run / "export", quants,
                                context.system_prompt("sql"), name=config.database_name, cancel=token)
             result = run_steps(gen, lambda number, step: report(number, len(quants) + 4))
             parity = check_parity(result.files, load_pairs(config.data), context, run_reference_recall(run), token)
+            copy_grounding(run, run / "export")
             return result, parity
 
         job = Job("Exporting", work, self)
@@ -233,7 +234,7 @@ class ChatPage(QWidget):
         """A memory-experts run: base GGUF + one LoRA GGUF per expert, recall checked with routing."""
         from engine.export.gguf_export import run_steps
         from engine.mome.inference import LlamaExperts, experts_recall, export_experts
-        from engine.qa.chat_format import PromptContext
+        from engine.sqlgen.grounding import copy_grounding, run_context
         from engine.tune.config import TuneConfig
         from engine.tune.data import load_pairs
 
@@ -243,8 +244,8 @@ class ChatPage(QWidget):
             exported = run_steps(export_experts(run, run / "export", quant=quant),
                                  lambda number, step: report(number, number + 1))
             with LlamaExperts(run, exported) as chat:
-                recall, _ = experts_recall(chat, load_pairs(config.data),
-                                           PromptContext(config.database_name, config.dialect), cancel=token)
+                recall, _ = experts_recall(chat, load_pairs(config.data), run_context(config), cancel=token)
+            copy_grounding(run, run / "export")
             return exported, recall
 
         def done(value) -> None:
@@ -328,21 +329,25 @@ class ChatPage(QWidget):
     def _agent_job(self, spec: str, text: str, view: Transcript) -> Job:
         from engine.chat.sql_agent import run_agent
         from engine.qa.chat_format import PromptContext
+        from engine.sqlgen.answer import AnswerSettings, default_k
+        from engine.sqlgen.grounding import grounding_for
 
         db = self.state.db
-        context = PromptContext(Path(db.path).stem, db.dialect)
+        model_path = spec[len(EXPERTS_PREFIX):] if spec.startswith(EXPERTS_PREFIX) else spec
+        # the schema and, as examples, the open project's approved SQL pairs (else those of the model's run)
+        store = self.state.store
+        pairs = store.pairs("status = 'approved' AND split = 'train' AND kind = 'sql'") if store else None
 
         def work(report, token):
-            yield from run_agent(self._model(spec), db, text, context, cancel=token)
+            context = PromptContext(Path(db.path).stem, db.dialect, grounding_for(db, model_path, pairs or None))
+            yield from run_agent(self._model(spec), db, text, context, AnswerSettings(k=default_k()), cancel=token)
 
         def show(step) -> None:
-            if step.kind == "sql":
-                view.add_turn(f"SQL (attempt {step.attempt})", step.text)
-            elif step.kind == "error":
-                view.add_turn("Error", step.text)
+            if step.kind == "candidate":  # each candidate query and what running it gave
+                view.add_turn(f"SQL ({step.source})", f"{step.text}\n→ {step.result}")
             elif step.kind == "rows":
                 self.rows_model.set_result(step.columns, step.rows)
-                view.add_turn("Rows", step.text)  # the row count, and why the rows were cut if they were
+                view.add_turn(f"Rows ({step.source})", step.text)  # row count, votes, why rows were cut
             else:
                 view.add_turn("Answer" if step.kind == "answer" else "Gave up", step.text)
                 model = self.models.get(spec)

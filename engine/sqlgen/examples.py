@@ -1,0 +1,91 @@
+"""Retrieved examples: the approved SQL pairs most like a question (BM25+ over folded words, rank-bm25;
+BM25+ keeps every shared word's weight positive, which plain BM25 does not in a small store),
+shown in the prompt so the model edits a query that runs instead of inventing one. A database's
+held-out questions never enter the store, and in training a pair never sees its own query."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from engine.qa.dedupe import canonical_sql
+from engine.qa.pairs import QAPair
+from engine.sqlgen.terms import terms
+
+DEFAULT_K = 3
+
+
+@dataclass(frozen=True)
+class Example:
+    question: str
+    sql: str
+    tables: tuple[str, ...] = ()
+
+
+class ExampleStore:
+    """Approved text-to-SQL pairs, searchable by question."""
+
+    def __init__(self, examples: list[Example], dialect: str = "sqlite") -> None:
+        self.dialect = dialect
+        self.examples = list(examples)
+        self._canonical = [canonical_sql(e.sql, dialect) or e.sql for e in self.examples]
+        self._index = None
+        self._terms = [set(terms(e.question)) for e in self.examples]
+        if self.examples:
+            from rank_bm25 import BM25Plus
+
+            self._index = BM25Plus([sorted(t) or ["_"] for t in self._terms])
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @classmethod
+    def of_pairs(cls, pairs: list[QAPair], dialect: str, heldout=None) -> "ExampleStore":
+        """The store of a project's approved SQL pairs, minus any that repeat a held-out question."""
+        chosen = [p for p in pairs if p.kind == "sql" and (p.sql or p.answer)
+                  and not (heldout is not None and heldout.leaks(p, dialect))]
+        return cls([Example(p.question, p.sql or p.answer, tuple(t for t in (p.tables or "").split(",") if t))
+                    for p in chosen], dialect)
+
+    def nearest(self, question: str, k: int = DEFAULT_K, exclude_sql: str | None = None) -> list[Example]:
+        """The k most similar examples, one per distinct query, never one whose query is `exclude_sql`."""
+        if not self.examples or k <= 0:
+            return []
+        query = terms(question)
+        if not query:
+            return []
+        scores = self._index.get_scores(query)
+        excluded = canonical_sql(exclude_sql, self.dialect) or exclude_sql if exclude_sql else None
+        chosen, seen = [], set()
+        shared = set(query)
+        for i in sorted(range(len(self.examples)), key=lambda i: (-scores[i], i)):
+            if len(chosen) == k:
+                break
+            key = self._canonical[i]
+            if not shared & self._terms[i]:
+                continue  # BM25+ scores every example above zero; one sharing no word is not similar
+            if key == excluded or key in seen:
+                continue
+            seen.add(key)
+            chosen.append(self.examples[i])
+        return chosen
+
+    def aliases(self) -> set[str]:
+        """The names the examples give their result columns (AS total): the grammar allows reusing them."""
+        import sqlglot
+        from sqlglot import exp
+
+        found: set[str] = set()
+        for example in self.examples:
+            try:
+                tree = sqlglot.parse_one(example.sql, read=self.dialect)
+            except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):
+                continue
+            found.update(a.alias for a in tree.find_all(exp.Alias) if a.alias)
+        return found
+
+    def to_json(self) -> list[dict]:
+        return [asdict(e) for e in self.examples]
+
+    @classmethod
+    def from_json(cls, data: list[dict], dialect: str) -> "ExampleStore":
+        return cls([Example(e["question"], e["sql"], tuple(e.get("tables", ()))) for e in data], dialect)

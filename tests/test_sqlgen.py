@@ -1,0 +1,257 @@
+"""SQL answering's parts: the schema card (names that need quoting included), table selection on a
+200-table schema, retrieved examples and their leakage guard, the grammar (checked with llama.cpp's own
+grammar engine), voting, and answer_sql end to end with a scripted model."""
+
+from __future__ import annotations
+
+import ctypes
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.db import open_database
+from engine.qa.chat_format import PromptContext, messages_for
+from engine.qa.pairs import QAPair
+from engine.sqlgen.answer import AnswerSettings, answer_sql, chat_writer
+from engine.sqlgen.examples import ExampleStore
+from engine.sqlgen.grammar import compile_grammar, sql_grammar
+from engine.sqlgen.grounding import SqlGrounding, run_context
+from engine.sqlgen.schema_card import schema_card
+from engine.sqlgen.voting import vote
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from bench_sql_grounding import wide_database  # noqa: E402
+
+
+@pytest.fixture
+def quoted_db(tmp_path) -> Path:
+    """Names that need quoting: a space, a keyword, mixed case."""
+    path = tmp_path / "quoted.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript('''
+        CREATE TABLE "Order Items"("Item Id" INTEGER PRIMARY KEY, "Unit Price" REAL, "group" TEXT, CustName TEXT);
+        INSERT INTO "Order Items" VALUES (1, 2.5, 'tools', 'Ada'), (2, 4.0, 'garden', 'Bo'), (3, 1.0, 'tools', 'Cy');
+    ''')
+    con.commit()
+    con.close()
+    return path
+
+
+def test_schema_card_shows_types_keys_links_and_few_values(demo_sqlite):
+    with open_database(demo_sqlite) as db:
+        card = schema_card(db)
+    orders = card.table("orders").text
+    assert orders.startswith("orders(order_id int PK, customer_id int -> customers.customer_id")
+    assert "channel text e.g. 'marketplace', 'phone', 'store', 'web'" in orders
+    assert "e.g." not in card.table("customers").text.split("email")[1].split(",")[0], "no values of a unique column"
+    assert set(card.table("orders").neighbours) >= {"customers", "order_items"}
+
+
+def test_names_that_need_quoting_work_in_prompt_grammar_and_execution(quoted_db, vocab):
+    with open_database(quoted_db) as db:
+        card = schema_card(db)
+        assert card.tables[0].text.startswith('"Order Items"("Item Id" int PK, "Unit Price" real, "group" text')
+        grammar = sql_grammar(card)
+        assert accepts(grammar.text, 'SELECT "Unit Price" FROM "Order Items" WHERE "group" = \'tools\'')
+        assert accepts(grammar.text, "SELECT CustName FROM \"Order Items\"")
+        assert not accepts(grammar.text, "SELECT Unit Price FROM Order Items")
+        answer = answer_sql(chat_writer(Scripted(['SELECT SUM("Unit Price") FROM "Order Items" WHERE "group" = '
+                                                  "'tools'"])), db, "tools total?", PromptContext("q", grounding=
+                                                  SqlGrounding(card)), AnswerSettings(k=1))
+    assert answer.grammar_used and answer.chosen.rows == [(3.5,)]
+
+
+def test_table_selection_on_a_200_table_schema_keeps_the_prompt_small(tmp_path):
+    with open_database(wide_database(tmp_path / "wide.sqlite")) as db:
+        grounding = SqlGrounding(schema_card(db))
+    assert len(grounding.card.tables) == 200 and not grounding.selector.fits_whole()
+    chosen = grounding.prompt("How many unit07 shipments went by DHL?").tables
+    assert "unit07_shipments" in chosen and len(chosen) < 20
+    joined = grounding.selector.select("unit03 customers and their unit03 orders")
+    assert {"unit03_customers", "unit03_orders"} <= set(joined)
+    assert sum(len(grounding.card.table(t).text) + 1 for t in joined) <= grounding.budget_chars
+
+
+def test_small_schemas_are_shown_whole(quoted_db):
+    with open_database(quoted_db) as db:
+        grounding = SqlGrounding(schema_card(db))
+    assert grounding.prompt("anything").tables == ("Order Items",)
+
+
+def test_examples_are_the_most_similar_pairs_and_never_a_pairs_own_query():
+    store = ExampleStore.of_pairs([
+        QAPair("How many orders are there?", "SELECT COUNT(*) FROM orders", kind="sql", sql="SELECT COUNT(*) FROM orders"),
+        QAPair("Count the orders", "SELECT COUNT(*) FROM orders", kind="sql", sql="SELECT COUNT(*) FROM orders"),
+        QAPair("Customers per country?", "SELECT country, COUNT(*) FROM customers GROUP BY country", kind="sql",
+               sql="SELECT country, COUNT(*) FROM customers GROUP BY country"),
+        QAPair("What is the capital?", "Paris", kind="data"),
+    ], "sqlite")
+    assert len(store) == 3, "only SQL pairs are examples"
+    near = store.nearest("number of orders", k=2)
+    assert [e.sql for e in near] == ["SELECT COUNT(*) FROM orders"], "one example per distinct query"
+    assert len(store.nearest("orders and customers per country", k=3)) == 2
+    assert all(e.sql != "SELECT COUNT(*) FROM orders" for e in store.nearest("orders", 3, "select count(*) from orders"))
+    assert store.nearest("", 3) == [] and ExampleStore([]).nearest("orders") == []
+
+
+def test_heldout_questions_never_enter_the_example_store(demo_sqlite, tmp_path):
+    """The shipped held-out set of the demo database: a pair repeating one is kept out of the store, so
+    evaluation can never retrieve a held-out question's own gold query."""
+    from engine.qa.heldout import EVALS_DIR, load_heldout
+
+    with open_database(demo_sqlite) as db:
+        held = load_heldout(EVALS_DIR / "lumen.jsonl", db)[:5]
+        leaking = [QAPair(q.question, q.gold_sql, kind="sql", sql=q.gold_sql, status="approved") for q in held]
+        fine = QAPair("How many orders are there?", "SELECT COUNT(*) FROM orders", kind="sql",
+                      sql="SELECT COUNT(*) FROM orders", status="approved")
+        grounding = SqlGrounding.of_database(db, leaking + [fine])
+    assert [e.question for e in grounding.store.examples] == [fine.question]
+    for q in held:
+        assert all(e.sql != q.gold_sql for e in grounding.prompt(q.question).examples)
+
+
+def test_sql_prompt_carries_schema_and_examples_and_keeps_its_kind(demo_sqlite):
+    from engine.qa.chat_format import request_kind
+
+    pair = QAPair("Orders per channel?", "SELECT channel, COUNT(*) FROM orders GROUP BY channel", kind="sql",
+                  sql="SELECT channel, COUNT(*) FROM orders GROUP BY channel", status="approved")
+    other = QAPair("Orders per country?", "SELECT shipping_country, COUNT(*) FROM orders GROUP BY 1", kind="sql",
+                   sql="SELECT shipping_country, COUNT(*) FROM orders GROUP BY 1", status="approved")
+    with open_database(demo_sqlite) as db:
+        context = PromptContext("lumen", "sqlite", SqlGrounding.of_database(db, [pair, other]))
+    system = messages_for(pair, context, with_answer=False)[0]["content"]
+    assert "Tables:\n" in system and "orders(order_id int PK" in system
+    assert "Q: Orders per country?" in system and "Q: Orders per channel?" not in system, "not its own query"
+    assert request_kind(messages_for(pair, context)) == "sql"
+    fact = messages_for(QAPair("Tier of CU-1?", "Gold", kind="data"), context)[0]["content"]
+    assert "Tables:" not in fact, "fact prompts stay short"
+
+
+def test_grounding_saved_with_a_run_is_the_one_training_and_chat_use(demo_sqlite, tmp_path):
+    from engine.tune.config import TuneConfig
+
+    with open_database(demo_sqlite) as db:
+        grounding = SqlGrounding.of_database(db, [QAPair("Orders?", "SELECT COUNT(*) FROM orders", kind="sql",
+                                                         sql="SELECT COUNT(*) FROM orders", status="approved")])
+    grounding.save(tmp_path)
+    context = run_context(TuneConfig(output_dir=str(tmp_path), database_name="lumen"))
+    question = "how many orders"
+    assert context.grounded(question) == grounding.prompt(question)
+
+
+# -- the grammar, through llama.cpp's own grammar engine ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def vocab():
+    import llama_cpp
+
+    from engine.models.locate import resolve_model
+
+    llm = llama_cpp.Llama(str(resolve_model(None).path), vocab_only=True, verbose=False)
+    _VOCAB["llm"] = llm
+    yield llm
+    llm.close()
+
+
+_VOCAB = {}
+
+
+def accepts(grammar_text: str, sql: str) -> bool:
+    """Whether llama.cpp's grammar sampler lets the bundled model's tokens of `sql` through, one by one,
+    and then allows the end of the reply (the `vocab` fixture loads the tokenizer)."""
+    import llama_cpp
+
+    llm = _VOCAB["llm"]
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar_text.encode(), b"root")
+    assert sampler, "the grammar parses"
+    try:
+        def allowed(token: int) -> bool:
+            data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 1.0, 0.0))
+            array = llama_cpp.llama_token_data_array(data, 1, -1, False)
+            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
+            return data[0].logit > -1e30
+
+        for token in llm.tokenize(sql.encode(), add_bos=False, special=False):
+            if not allowed(token):
+                return False
+            llama_cpp.llama_sampler_accept(sampler, token)
+        return allowed(llama_cpp.llama_vocab_eos(vocab))
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+
+
+def test_grammar_accepts_real_names_and_makes_invented_ones_impossible(demo_sqlite, vocab):
+    with open_database(demo_sqlite) as db:
+        card = schema_card(db)
+    grammar = sql_grammar(card, ["orders", "customers"], {"spend"}).text
+    for good in ("SELECT COUNT(*) FROM orders",
+                 "SELECT c.country, SUM(o.total_amount) AS spend FROM orders o JOIN customers c ON o.customer_id = "
+                 "c.customer_id WHERE o.order_date >= '2024-01-01' GROUP BY c.country ORDER BY spend DESC LIMIT 5",
+                 "select count(distinct customer_id) from orders where coupon_code is null",
+                 "SELECT strftime('%Y', order_date), AVG(total_amount) FROM orders GROUP BY 1;"):
+        assert accepts(grammar, good), good
+    for bad in ("SELECT COUNT(*) FROM order_totals",  # invented table
+                "SELECT total_spend FROM orders",  # invented column
+                "SELECT * FROM products",  # a real table, but not one the prompt shows
+                "DELETE FROM orders",
+                "Here is the query: SELECT 1"):
+        assert not accepts(grammar, bad), bad
+
+
+def test_a_grammar_llama_cpp_cannot_build_means_free_decoding(caplog):
+    """A grammar llama.cpp rejects is never passed to it (that would end the process): the candidate is
+    written without one and the log says so."""
+    from engine.models.llama_runtime import LlamaChat, Sampling
+    from engine.sqlgen.grammar import SqlGrammar
+
+    with LlamaChat(None, n_ctx=512) as chat:
+        assert chat.grammar("root ::= (") is None and chat.grammar('root ::= "SELECT 1"') is not None
+        write = chat_writer(chat)
+        text = write([{"role": "user", "content": "Say SELECT 1"}], Sampling(max_tokens=8), SqlGrammar("root ::= (", ()))
+    assert isinstance(text, str) and "free decoding" in caplog.text
+
+
+# -- voting ---------------------------------------------------------------------------------------------
+
+def test_voting_majority_ties_empties_and_failures():
+    one, two = ([(1,)], ["n"]), ([(2,)], ["n"])
+    assert vote([one, two, two]).winner == 1 and vote([one, two, two]).votes == 2
+    assert vote([two, one]).winner == 0, "a tie goes to the earliest candidate (greedy first)"
+    assert vote([([], ["n"]), ([], ["n"]), one]).winner == 2, "a result beats an empty result"
+    assert vote([None, None]).winner is None and vote([None, None]).failed == 2
+    same = vote([([(1, "a"), (2, "b")], ["x", "y"]), ([(2.0000000001, "b"), (1, "a")], ["p", "q"])])
+    assert same.votes == 2, "row order, column names and float noise do not split a group"
+
+
+def test_candidates_run_under_the_row_cap_and_one_that_fails_is_dropped(demo_sqlite):
+    chat = Scripted(["SELECT * FROM orders", "SELECT * FROM nope", "SELECT * FROM orders"])
+    with open_database(demo_sqlite) as db:
+        answer = answer_sql(chat_writer(chat), db, "all orders", PromptContext("lumen"),
+                            AnswerSettings(k=3, max_rows=7, latency_budget_s=60))
+    assert [c.ran for c in answer.candidates] == [True, False, True]
+    assert answer.chosen.truncated and len(answer.chosen.rows) == 7 and answer.vote.votes == 2
+
+
+def test_k_is_lowered_when_candidates_would_not_fit_the_latency_budget(demo_sqlite):
+    import time
+
+    class Slow(Scripted):
+        def complete(self, messages, sampling, grammar=None):
+            time.sleep(0.3)
+            return super().complete(messages, sampling, grammar)
+
+    with open_database(demo_sqlite) as db:
+        answer = answer_sql(chat_writer(Slow(["SELECT 1"] * 8)), db, "one", PromptContext("lumen"),
+                            AnswerSettings(k=8, latency_budget_s=0.7))
+    assert 1 <= len(answer.candidates) < 8
+
+
+class Scripted:
+    def __init__(self, replies):
+        self.replies = iter(replies)
+
+    def complete(self, messages, sampling, grammar=None):
+        return next(self.replies)
