@@ -507,6 +507,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         database = Path(args.database)
         with open_database(database) as db:
             pairs, constructs = heldout_pairs(load_heldout(args.heldout, db), db.dialect)
+        pairs = pairs[:args.limit] if args.limit else pairs
     elif args.pairs:
         pairs = load_benchmark(args.pairs)
         database = Path(args.database) if args.database else None

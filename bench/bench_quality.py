@@ -31,6 +31,9 @@ from engine.qa.heldout import CONSTRUCTS, HeldOutIndex, load_heldout  # noqa: E4
 from engine.tune.data import load_pairs  # noqa: E402
 
 DEMO = ROOT / "resources" / "demo"
+# SQL answering with one part switched off (engram eval flags); "all on" is the reference on the same questions
+ABLATIONS = (("all on", ()), ("no schema", ("--no-schema",)), ("no examples", ("--examples", "0")),
+             ("no grammar", ("--no-grammar",)), ("no voting", ("--no-voting", "--k", "1")))
 EVALS = ROOT / "evals"
 
 
@@ -86,6 +89,13 @@ def measure(name: str, args, work: Path) -> dict:
     seconds["eval_recall"] = engram(log, "eval", "--run", str(run), "--project", str(project), "--database",
                                     str(database), "--model", str(gguf), "--no-general",
                                     "--out", str(folder / "recall.json"), env=env)
+    ablations = {}
+    for label, switch in ABLATIONS:  # each part of SQL answering off in turn, on the first questions of the set
+        out = folder / f"ablation-{label}.json"
+        seconds[f"ablation {label}"] = engram(log, "eval", "--heldout", str(EVALS / f"{name}.jsonl"), "--database",
+                                              str(database), "--model", str(gguf), "--no-general", "--limit",
+                                              str(args.ablation_questions), *switch, "--out", str(out), env=env)
+        ablations[label] = json.loads(out.read_text())["reports"][0]["summary"]
     heldout = json.loads((folder / "heldout.json").read_text())["reports"]
     recall = json.loads((folder / "recall.json").read_text())["reports"][0]["summary"]
     final = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.strip()][-1]
@@ -93,7 +103,7 @@ def measure(name: str, args, work: Path) -> dict:
            "trained_pairs": len(trained), "trained_facts": sum(p.kind != "sql" for p in trained),
            "tune": {k: final.get(k) for k in ("event", "reason", "step", "recall", "elapsed_s")},
            "fact_recall": recall["fact_recall"], "trained_sql_accuracy": recall["execution_accuracy"],
-           "base": heldout[0]["summary"], "tuned": heldout[1]["summary"], "seconds": seconds}
+           "base": heldout[0]["summary"], "tuned": heldout[1]["summary"], "ablations": ablations, "seconds": seconds}
     (folder / "row.json").write_text(json.dumps(row, indent=1, default=str))
     return row
 
@@ -117,6 +127,8 @@ def report(rows: list[dict], args) -> str:
     row("execution accuracy", lambda s: pct(s["execution_accuracy"]))
     row("SQL validity", lambda s: pct(s["sql_validity"]))
     row("general ability", lambda s: pct(s["general_ability"]))
+    row("seconds per SQL answer: median / p90", lambda s: "-" if not s.get("sql_seconds") else
+        f"{s['sql_seconds']['median']:.1f} / {s['sql_seconds']['p90']:.1f}")
     for construct in CONSTRUCTS:
         def cell(s, c=construct):
             g = s["by_group"].get(f"construct:{c}")
@@ -125,6 +137,20 @@ def report(rows: list[dict], args) -> str:
     kinds = sorted({k for r in rows for s in (r["base"], r["tuned"]) for k in s["errors"]})
     for kind in kinds:
         row(f"errors: {kind}", lambda s, k=kind: str(s["errors"].get(k, 0)))
+    lines += ["", f"Ablation (tuned q8_0, the first {args.ablation_questions} held-out questions of each set): "
+              "execution accuracy / unknown table + unknown column + syntax errors / median seconds per question", "",
+              "| | " + " | ".join(label for label, _ in ABLATIONS) + " |", "|---" * (1 + len(ABLATIONS)) + "|"]
+    for r in rows:
+        cells = []
+        for label, _ in ABLATIONS:
+            s = r.get("ablations", {}).get(label)
+            if s is None:
+                cells.append("-")
+                continue
+            bad = sum(s["errors"].get(k, 0) for k in ("unknown_table", "unknown_column", "syntax"))
+            median = (s.get("sql_seconds") or {}).get("median")
+            cells.append(f"{pct(s['execution_accuracy'])} / {bad} / {median if median is None else round(median, 1)}")
+        lines.append(f"| {r['database']} | " + " | ".join(cells) + " |")
     lines += ["", "| database | held-out questions | generated pairs | trained pairs (facts) | tuning | fact recall "
               "(tuned q8_0) | seconds (generate / tune / export / eval) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -142,6 +168,8 @@ def main() -> int:
     parser.add_argument("--max-pairs", type=int, default=80, help="pairs trained per database (the run's budget)")
     parser.add_argument("--minutes", type=float, default=15.0, help="tuning time budget per database")
     parser.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
+    parser.add_argument("--ablation-questions", type=int, default=40,
+                        help="the first N held-out questions answer each ablation (the tuned model)")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench-work" / "quality")
     parser.add_argument("--out", type=Path, default=None, help="write quality.{md,json} into this folder")
     parser.add_argument("--report-only", action="store_true", help="only redo the table from --work's row.json files")
