@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test test-fast lint bench bench-quality bench-mome bench-mome-report demo-db screenshot-experts package clean
+.PHONY: install run demo test test-fast lint bench bench-quality bench-sql-grounding bench-mome bench-mome-report demo-db screenshot-experts package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,8 +39,11 @@ demo-db: install  ## regenerate resources/demo/{lumen,kestrel}.{sqlite,duckdb}
 bench: install  ## the benchmarks that take minutes (memory experts scaling: bench-mome; one of its experts alone: bench/bench_expert_alone.py)
 	for f in bench/bench_*.py; do case $$f in *mome_scaling.py|*expert_alone.py|*quality.py) continue;; esac; $(BIN)/python $$f || exit 1; done
 
-bench-quality: install  ## held-out analyst questions (evals/) on both demo databases: generate → tune → export q8_0 → base vs tuned by execution, per construct (under an hour on 2 cores)
+bench-quality: install  ## held-out analyst questions (evals/) on both demo databases: generate → tune → export q8_0 → base vs tuned by execution, per construct, and the SQL-answering ablation (about 1.5 hours per database on 2 cores)
 	$(BIN)/python bench/bench_quality.py --out docs/benchmarks
+
+bench-sql-grounding: install  ## how often table selection shows every table a held-out question needs, and prompt sizes (2 minutes)
+	$(BIN)/python bench/bench_sql_grounding.py --out docs/benchmarks
 
 bench-mome: install  ## memory experts vs one adapter at 100/1,000/5,000 facts, each trained to full recall (no time budget; the one adapter stops at the experts' optimizer steps: the same compute): hours; meant for a GPU. Goes on where it stopped (.bench-work/; on a new machine from bench/results/mome-scaling/, committed after each sitting); STOP_AFTER=MIN ends a sitting
 	$(BIN)/python bench/bench_mome_scaling.py --sizes 100 1000 5000 --minutes 0 --new 100 --work .bench-work/mome --record bench/results/mome-scaling \

@@ -8,7 +8,8 @@ accuracy overall, per construct and per error kind, fact recall and general abil
 docs/benchmarks/quality.{md,json}.
 
     .venv/bin/python bench/bench_quality.py [--databases lumen kestrel] [--max-pairs 80] [--minutes 15]
-        [--regularization none|mix|kl] [--work .bench-work/quality] [--out docs/benchmarks]
+        [--regularization none|mix|kl] [--ablation-questions 40] [--work .bench-work/quality] [--resume]
+        [--out docs/benchmarks]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ ABLATIONS = (("all on", ()), ("no schema", ("--no-schema",)), ("no examples", ("
 EVALS = ROOT / "evals"
 
 
-def engram(log: Path, *args: str, env: dict) -> float:
+def run_engram(log: Path, *args: str, env: dict) -> float:
     """Run one `engram` command as a user would (its output to a log); seconds taken."""
     started = time.monotonic()
     with log.open("a") as out:
@@ -58,15 +59,26 @@ def leaks(questions, pairs, dialect: str) -> list[str]:
 def measure(name: str, args, work: Path) -> dict:
     database = DEMO / f"{name}.sqlite"
     folder = work / name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    if not args.resume:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ENGRAM_HOME": str(folder / "home")}
     log = folder / "commands.log"
     project = folder / f"{name}.engram"
     with open_database(database) as db:
         questions = load_heldout(EVALS / f"{name}.jsonl", db)
-    seconds = {}
-    seconds["generate"] = engram(log, "generate", str(database), "--project", str(project), "--approve-valid",
+    done = folder / "seconds.json"  # each finished step's time; --resume skips what is in it
+    seconds = json.loads(done.read_text()) if args.resume and done.is_file() else {}
+
+    def engram(log, *command, env):
+        key = " ".join(command)
+        if key not in seconds:
+            seconds[key] = run_engram(log, *command, env=env)
+            done.write_text(json.dumps(seconds, indent=1))
+        return seconds[key]
+
+    seconds_of = {}
+    seconds_of["generate"] = engram(log, "generate", str(database), "--project", str(project), "--approve-valid",
                                  "--dedupe", "--split", "0.2", "--paraphrase", env=env)
     with ProjectStore(project) as store:
         generated = store.pairs()
@@ -76,23 +88,23 @@ def measure(name: str, args, work: Path) -> dict:
             "--max-minutes", str(args.minutes), "--run-dir", str(run)]
     if args.regularization:
         tune += ["--regularization", args.regularization]
-    seconds["tune"] = engram(log, *tune, env=env)
+    seconds_of["tune"] = engram(log, *tune, env=env)
     trained = load_pairs(run / "data.jsonl")
     leaked += leaks(questions, trained, "sqlite")
     if leaked:
         raise SystemExit(f"{name}: held-out questions leaked into training data: {leaked[:3]}")
-    seconds["export"] = engram(log, "export", str(run), "--quant", "q8_0", env=env)
+    seconds_of["export"] = engram(log, "export", str(run), "--quant", "q8_0", env=env)
     gguf = next(p for p in sorted((run / "export").glob("*.gguf")) if "q8_0" in p.name and "lora" not in p.name)
-    seconds["eval_heldout"] = engram(log, "eval", "--heldout", str(EVALS / f"{name}.jsonl"), "--database",
+    seconds_of["eval_heldout"] = engram(log, "eval", "--heldout", str(EVALS / f"{name}.jsonl"), "--database",
                                      str(database), "--base", "bundled", "--model", str(gguf),
                                      "--out", str(folder / "heldout.json"), env=env)
-    seconds["eval_recall"] = engram(log, "eval", "--run", str(run), "--project", str(project), "--database",
+    seconds_of["eval_recall"] = engram(log, "eval", "--run", str(run), "--project", str(project), "--database",
                                     str(database), "--model", str(gguf), "--no-general",
                                     "--out", str(folder / "recall.json"), env=env)
     ablations = {}
     for label, switch in ABLATIONS:  # each part of SQL answering off in turn, on the first questions of the set
         out = folder / f"ablation-{label}.json"
-        seconds[f"ablation {label}"] = engram(log, "eval", "--heldout", str(EVALS / f"{name}.jsonl"), "--database",
+        seconds_of[f"ablation {label}"] = engram(log, "eval", "--heldout", str(EVALS / f"{name}.jsonl"), "--database",
                                               str(database), "--model", str(gguf), "--no-general", "--limit",
                                               str(args.ablation_questions), *switch, "--out", str(out), env=env)
         ablations[label] = json.loads(out.read_text())["reports"][0]["summary"]
@@ -103,7 +115,7 @@ def measure(name: str, args, work: Path) -> dict:
            "trained_pairs": len(trained), "trained_facts": sum(p.kind != "sql" for p in trained),
            "tune": {k: final.get(k) for k in ("event", "reason", "step", "recall", "elapsed_s")},
            "fact_recall": recall["fact_recall"], "trained_sql_accuracy": recall["execution_accuracy"],
-           "base": heldout[0]["summary"], "tuned": heldout[1]["summary"], "ablations": ablations, "seconds": seconds}
+           "base": heldout[0]["summary"], "tuned": heldout[1]["summary"], "ablations": ablations, "seconds": seconds_of}
     (folder / "row.json").write_text(json.dumps(row, indent=1, default=str))
     return row
 
@@ -172,6 +184,8 @@ def main() -> int:
                         help="the first N held-out questions answer each ablation (the tuned model)")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench-work" / "quality")
     parser.add_argument("--out", type=Path, default=None, help="write quality.{md,json} into this folder")
+    parser.add_argument("--resume", action="store_true", help="keep --work's finished steps and run the rest "
+                        "(same settings; a step is its command line)")
     parser.add_argument("--report-only", action="store_true", help="only redo the table from --work's row.json files")
     args = parser.parse_args()
     started = time.monotonic()

@@ -74,6 +74,18 @@ def test_table_selection_on_a_200_table_schema_keeps_the_prompt_small(tmp_path):
     assert sum(len(grounding.card.table(t).text) + 1 for t in joined) <= grounding.budget_chars
 
 
+def test_a_question_about_nothing_in_the_database_is_flagged(demo_sqlite):
+    from engine.chat.sql_agent import run_agent
+
+    with open_database(demo_sqlite) as db:
+        context = PromptContext("lumen", "sqlite", SqlGrounding(schema_card(db)))
+        assert context.grounding.selector.matches("orders per channel")
+        assert not context.grounding.selector.matches("How many employees are on payroll?")
+        steps = list(run_agent(Scripted(["SELECT COUNT(*) FROM customers"]), db, "How many employees are on payroll?",
+                               context, AnswerSettings(k=1)))
+    assert "no word of the question names a table" in steps[-2].text
+
+
 def test_small_schemas_are_shown_whole(quoted_db):
     with open_database(quoted_db) as db:
         grounding = SqlGrounding(schema_card(db))

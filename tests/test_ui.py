@@ -328,7 +328,7 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     chat.send()
     qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
     transcript = chat.tuned_view.toPlainText()
-    assert "SQL (attempt 1): SELECT COUNT(*) FROM orders" in transcript
+    assert "SQL (greedy): SELECT COUNT(*) FROM orders" in transcript
     assert chat.rows_model.rows == [(2400,)] and "Answer: 2400" in transcript
 
     chat.mode.setCurrentText("Chat")

@@ -67,6 +67,9 @@ def run_agent(chat, db: Database, question: str, context: PromptContext,
         ran = sum(1 for c in step.candidates if c.ran)
         agreement = f"{step.vote.votes} of {len(step.candidates)} candidate(s) agree" + (
             f", {len(step.candidates) - ran} failed" if ran < len(step.candidates) else "")
+        if step.unmatched:  # the grammar only lets real names through: say when none was asked about
+            agreement += ("; no word of the question names a table, column or value of this database, "
+                          "so check that the query answers it")
         yield AgentStep("rows", f"{_outcome(chosen)}; {agreement}", step.candidates.index(chosen) + 1,
                         list(chosen.columns), list(chosen.rows), chosen.truncated, chosen.source)
         yield AgentStep("answer", summarize(chosen.columns, chosen.rows, chosen.truncated, chosen.note),

@@ -68,6 +68,7 @@ class SqlAnswer:
     grammar_used: bool
     tables: tuple[str, ...] = ()
     seconds: float = 0.0
+    unmatched: bool = False  # no word of the question names a table, column or value of the database
 
     @property
     def chosen(self) -> Candidate | None:
@@ -168,8 +169,9 @@ def answer_steps(write: Writer, db: Database, question: str, context: PromptCont
                          {"role": "user", "content": f"{RETRY_PREFIX} {last.error}. Reply with one corrected query."}]
         yield attempt(turns, greedy, f"retry {retry}")
     tally = vote([(c.rows, c.columns) if c.ran else None for c in candidates])
+    unmatched = context.grounding is not None and not context.grounding.selector.matches(question)
     yield SqlAnswer(question, candidates, tally, grammar is not None, grounded.tables if grounded else (),
-                    time.monotonic() - started)
+                    time.monotonic() - started, unmatched)
 
 
 def answer_sql(write: Writer, db: Database, question: str, context: PromptContext,

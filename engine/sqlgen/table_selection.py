@@ -59,6 +59,11 @@ class TableSelector:
             out[table.name] = score
         return out
 
+    def matches(self, question: str) -> bool:
+        """Whether any word of the question names a table, column or shown value of the schema."""
+        words = set(terms(question))
+        return any(words & (names | columns | values) for names, columns, values in self._terms.values())
+
     def select(self, question: str, example_tables: Sequence[str] = ()) -> list[str]:
         """The tables to show, in the database's order: all of them when they fit the budget."""
         if self.fits_whole():

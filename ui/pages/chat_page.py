@@ -41,6 +41,7 @@ class Transcript(QTextBrowser):
 class ChatPage(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._groundings: dict = {}  # the SQL agent's grounding, kept while its database, model and pairs stay
         self.state = state
         self.export_job: Job | None = None
         self.chat_jobs: list[Job] = []
@@ -337,9 +338,14 @@ class ChatPage(QWidget):
         # the schema and, as examples, the open project's approved SQL pairs (else those of the model's run)
         store = self.state.store
         pairs = store.pairs("status = 'approved' AND split = 'train' AND kind = 'sql'") if store else None
+        key = (str(db.path), model_path, tuple((p.id, p.question, p.answer) for p in pairs or ()))
+        groundings = self._groundings
 
         def work(report, token):
-            context = PromptContext(Path(db.path).stem, db.dialect, grounding_for(db, model_path, pairs or None))
+            if key not in groundings:  # the card and the example index, built once per database, model and pairs
+                groundings.clear()
+                groundings[key] = grounding_for(db, model_path, pairs or None)
+            context = PromptContext(Path(db.path).stem, db.dialect, groundings[key])
             yield from run_agent(self._model(spec), db, text, context, AnswerSettings(k=default_k()), cancel=token)
 
         def show(step) -> None:

@@ -152,6 +152,8 @@ class EvaluatePage(QWidget):
     def run(self) -> None:
         from engine.eval.evaluate import evaluate, open_predictor
         from engine.qa.chat_format import PromptContext
+        from engine.sqlgen.answer import AnswerSettings, default_k
+        from engine.sqlgen.grounding import grounding_for
 
         store, db = self.state.store, self.state.db
         if store is None or db is None:
@@ -171,14 +173,19 @@ class EvaluatePage(QWidget):
             return
         specs = [(self.base_choice.currentData(), "base"), (self.tuned_choice.currentData(), "tuned")]
         names = [self.base_choice.currentText(), self.tuned_choice.currentText()]
-        context = PromptContext(Path(db.path).stem, db.dialect)
+        examples = store.pairs("status = 'approved' AND split = 'train' AND kind = 'sql'")
+        tuned_spec = specs[1][0]
 
         def work(report, token):
+            # SQL answered as the agent answers: the schema, the project's examples, candidates and a vote
+            grounding = grounding_for(db, tuned_spec, examples or None)
+            context = PromptContext(Path(db.path).stem, db.dialect, grounding)
+            settings = AnswerSettings(k=default_k())
             results = []
             for index, (spec, label) in enumerate(specs):
                 predictor = open_predictor(spec, f"{label}: {names[index]}")
                 try:
-                    results.append(evaluate(predictor, pairs, db, context, cancel=token,
+                    results.append(evaluate(predictor, pairs, db, context, cancel=token, answering=settings,
                                             progress=lambda d, t, i=index: report(i * t + d, 2 * t)))
                 finally:
                     predictor.close()
