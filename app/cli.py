@@ -446,14 +446,14 @@ def _sql_context(db, args):
     from pathlib import Path
 
     from engine.qa.chat_format import PromptContext
-    from engine.sqlgen.grounding import grounding_for
+    from engine.sqlgen.grounding import EXAMPLES_WHERE, grounding_for
 
     pairs = None
     if getattr(args, "project", None):
         from engine.project import ProjectStore
 
         with ProjectStore(args.project) as store:
-            pairs = store.pairs("status = 'approved' AND split = 'train' AND kind = 'sql'")
+            pairs = store.pairs(EXAMPLES_WHERE)
     grounding = grounding_for(db, getattr(args, "model", None), pairs, args.examples)
     grounding.show_schema = not args.no_schema
     return PromptContext(args.name or Path(db.path).stem, db.dialect, grounding)

@@ -70,8 +70,9 @@ def run_agent(chat, db: Database, question: str, context: PromptContext,
         if step.unmatched:  # the grammar only lets real names through: say when none was asked about
             agreement += ("; no word of the question names a table, column or value of this database, "
                           "so check that the query answers it")
-        yield AgentStep("rows", f"{_outcome(chosen)}; {agreement}", step.candidates.index(chosen) + 1,
-                        list(chosen.columns), list(chosen.rows), chosen.truncated, chosen.source)
-        yield AgentStep("answer", summarize(chosen.columns, chosen.rows, chosen.truncated, chosen.note),
-                        step.candidates.index(chosen) + 1, source=chosen.source)
+        number = step.vote.winner + 1
+        yield AgentStep("rows", f"{_outcome(chosen)}; {agreement}", number, list(chosen.columns), list(chosen.rows),
+                        chosen.truncated, chosen.source)
+        yield AgentStep("answer", summarize(chosen.columns, chosen.rows, chosen.truncated, chosen.note), number,
+                        source=chosen.source)
         return

@@ -248,18 +248,18 @@ def evaluate(predictor: Predictor, pairs: list[QAPair], db: Database, context: P
     write = predictor_writer(predictor) if answering is not None else None
     for done, pair in enumerate(pairs, 1):
         cancel.raise_if_cancelled("evaluation")
-        messages = messages_for(pair, context, with_answer=False)
         candidates, seconds = 1, None
         if pair.kind == "sql":
             gold = pair.sql or pair.answer
-            if write is not None:
+            if write is not None:  # answer_sql renders the grounded prompt itself
                 answer = answer_sql(write, db, pair.question, context, answering, cancel, exclude_sql=gold)
                 predicted, candidates, seconds = answer.sql, len(answer.candidates), round(answer.seconds, 3)
             else:
-                predicted = extract_sql(predictor.predict(messages, 256))
+                predicted = extract_sql(predictor.predict(messages_for(pair, context, with_answer=False), 256))
             score = score_sql(db, predicted, gold)
         else:
-            predicted = predictor.predict(messages, max(32, len(pair.answer) + 16)).strip()
+            predicted = predictor.predict(messages_for(pair, context, with_answer=False),
+                                          max(32, len(pair.answer) + 16)).strip()
             score = score_fact(predicted, pair.answer)
             gold = pair.answer
         report.examples.append(ExampleResult(pair.id, pair.kind, pair.split, pair.tables, pair.question, gold,

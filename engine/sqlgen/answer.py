@@ -117,10 +117,8 @@ def run_candidate(db: Database, sql: str, source: str, settings: AnswerSettings,
         return Candidate(sql, source, "the reply has no query", seconds=seconds)
     try:
         result = db.query(sql, max_rows=settings.max_rows, timeout_s=settings.timeout_s, cancel=cancel)
-    except DatabaseError as error:
+    except DatabaseError as error:  # a reply nested too deeply to parse is a syntax error (engine/db/readonly.py)
         return Candidate(sql, source, str(error), seconds=seconds)
-    except RecursionError:
-        return Candidate(sql, source, "the query is nested too deeply to parse", seconds=seconds)
     return Candidate(sql, source, None, list(result.columns), list(result.rows), result.truncated, result.note,
                      seconds)
 
@@ -137,7 +135,7 @@ def answer_steps(write: Writer, db: Database, question: str, context: PromptCont
     grammar = None
     if settings.grammar and getattr(write, "supports_grammar", False) and context.grounding is not None:
         grammar = sql_grammar(context.grounding.card, list(grounded.tables) if grounded else None,
-                              context.grounding.aliases)
+                              context.grounding.store.aliases)
     greedy = Sampling(temperature=0.0, max_tokens=settings.max_tokens, stop=("\n\n",))  # a blank line ends a query
     k = settings.k if getattr(write, "can_sample", True) else 1
     candidates: list[Candidate] = []

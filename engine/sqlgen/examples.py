@@ -6,6 +6,7 @@ held-out questions never enter the store, and in training a pair never sees its 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 from engine.qa.dedupe import canonical_sql
 from engine.qa.pairs import QAPair
@@ -69,6 +70,7 @@ class ExampleStore:
             chosen.append(self.examples[i])
         return chosen
 
+    @cached_property
     def aliases(self) -> set[str]:
         """The names the examples give their result columns (AS total): the grammar allows reusing them."""
         import sqlglot

@@ -16,6 +16,7 @@ from engine.sqlgen.schema_card import SchemaCard, schema_card
 from engine.sqlgen.table_selection import SCHEMA_BUDGET_CHARS, Embedder, TableSelector
 
 GROUNDING_FILE = "grounding.json"
+EXAMPLES_WHERE = "status = 'approved' AND split = 'train' AND kind = 'sql'"  # a project's pairs the store holds
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,6 @@ class SqlGrounding:
 
     def __post_init__(self) -> None:
         self.selector = TableSelector(self.card, self.budget_chars, self.embedder)
-        self.aliases = self.store.aliases()  # result names the grammar lets a query refer back to
 
     @classmethod
     def of_database(cls, db: Database, pairs: list[QAPair] = (), k: int = DEFAULT_K,

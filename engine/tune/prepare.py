@@ -57,10 +57,10 @@ def save_grounding(store: ProjectStore, database: Path, folder: Path) -> None:
     """The run's SQL prompts: the database's schema card and, as retrieved examples, every approved
     training SQL pair of the project (held-out questions kept out), saved beside the data."""
     from engine.db import open_database
-    from engine.sqlgen.grounding import SqlGrounding
+    from engine.sqlgen.grounding import EXAMPLES_WHERE, SqlGrounding
 
     with open_database(database) as db:
-        SqlGrounding.of_database(db, store.pairs(TRAIN_WHERE + " AND kind = 'sql'")).save(folder)
+        SqlGrounding.of_database(db, store.pairs(EXAMPLES_WHERE)).save(folder)
 
 
 def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | None = None,

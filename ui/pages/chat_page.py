@@ -331,13 +331,13 @@ class ChatPage(QWidget):
         from engine.chat.sql_agent import run_agent
         from engine.qa.chat_format import PromptContext
         from engine.sqlgen.answer import AnswerSettings, default_k
-        from engine.sqlgen.grounding import grounding_for
+        from engine.sqlgen.grounding import EXAMPLES_WHERE, grounding_for
 
         db = self.state.db
         model_path = spec[len(EXPERTS_PREFIX):] if spec.startswith(EXPERTS_PREFIX) else spec
         # the schema and, as examples, the open project's approved SQL pairs (else those of the model's run)
         store = self.state.store
-        pairs = store.pairs("status = 'approved' AND split = 'train' AND kind = 'sql'") if store else None
+        pairs = store.pairs(EXAMPLES_WHERE) if store else None
         key = (str(db.path), model_path, tuple((p.id, p.question, p.answer) for p in pairs or ()))
         groundings = self._groundings
 

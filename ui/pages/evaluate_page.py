@@ -153,7 +153,7 @@ class EvaluatePage(QWidget):
         from engine.eval.evaluate import evaluate, open_predictor
         from engine.qa.chat_format import PromptContext
         from engine.sqlgen.answer import AnswerSettings, default_k
-        from engine.sqlgen.grounding import grounding_for
+        from engine.sqlgen.grounding import EXAMPLES_WHERE, grounding_for
 
         store, db = self.state.store, self.state.db
         if store is None or db is None:
@@ -173,7 +173,7 @@ class EvaluatePage(QWidget):
             return
         specs = [(self.base_choice.currentData(), "base"), (self.tuned_choice.currentData(), "tuned")]
         names = [self.base_choice.currentText(), self.tuned_choice.currentText()]
-        examples = store.pairs("status = 'approved' AND split = 'train' AND kind = 'sql'")
+        examples = store.pairs(EXAMPLES_WHERE)
         tuned_spec = specs[1][0]
 
         def work(report, token):
