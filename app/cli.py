@@ -254,7 +254,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "method": args.method, "model": args.model, "max_steps": args.max_steps, "max_minutes": args.max_minutes,
         "batch_size": args.batch_size, "learning_rate": args.lr, "device": args.device,
         "regularization": args.regularization, "expert_size": args.expert_size,
-        "experts_at_once": args.experts_at_once}.items() if v is not None}
+        "experts_at_once": args.experts_at_once, "lora_layers": args.lora_layers,
+        "precision": args.precision}.items() if v is not None}
     store = run_id = None
     if args.resume:
         config_path = Path(args.resume) / "config.json"
@@ -679,6 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--device", default=None, help="auto, cuda, mps or cpu")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="auto (default): bf16 autocast on GPUs and on CPUs with bf16 instructions")
+    p.add_argument("--lora-layers", type=int, default=None,
+                   help="adapters on the top N layers only (default 10; 0: every layer)")
     p.add_argument("--regularization", choices=["auto", "kl", "mix", "none"], default=None,
                    help="against forgetting (default auto: KL to the base model for one adapter, none for experts)")
     p.add_argument("--max-pairs", type=int, default=0,

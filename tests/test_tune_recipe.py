@@ -76,6 +76,79 @@ def test_memory_tuning_recalls_every_fact(tmp_path, tiny_model_dir):
     assert tokenizer.decode(generated[0, prompt.shape[1]:], skip_special_tokens=True).strip() == pair.answer
 
 
+def test_the_teacher_forced_verdict_agrees_with_greedy_decoding_on_every_fact(tmp_path, tiny_model_dir):
+    """The cheap verdict (argmax of one forward pass at every answer token) against real decoding, on a
+    model that knows none, some and all of its facts."""
+    config = _config(tmp_path, tiny_model_dir, max_steps=10**6)
+    recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
+    recipe.setup()
+    recipe.started = time.monotonic()
+    verdicts: list[dict[int, bool]] = []
+    for steps in (0, 30, 45, 60, None):  # None: trained on to convergence
+        if steps is None:
+            assert recipe.train()["reason"] == "converged"
+        while steps is not None and recipe.step < steps:
+            recipe.epoch_plan = recipe.epoch_plan or recipe._plan_epoch()
+            recipe._train_step(recipe.epoch_plan[recipe.position % len(recipe.epoch_plan)])
+            recipe.position += 1
+            if recipe.position >= len(recipe.epoch_plan):
+                recipe.epoch_plan, recipe.position = None, 0
+        recipe._teacher_forced_check()
+        forced = {e.fact_id: recipe.recalled[e.fact_id] for e in recipe.examples}
+        assert forced == recipe.recall(), f"after {recipe.step} steps"
+        verdicts.append(forced)
+    recipe.cleanup()
+    mixed = [v for v in verdicts if 0 < sum(v.values()) < len(v)]
+    assert mixed, "some checkpoint had facts both right and wrong"
+    assert sum(verdicts[0].values()) <= 1 and all(verdicts[-1].values())
+
+
+def test_teacher_forced_checks_decode_only_to_confirm(tmp_path, tiny_model_dir):
+    """Recall is known every pass from the training steps themselves; greedy decoding runs only once
+    every fact looks learned."""
+    config = _config(tmp_path, tiny_model_dir)
+    result = run_tuning(config, events=_quiet(tmp_path))
+    assert result["reason"] == "converged" and result["recall"] == 1.0
+    checks = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "recall"]
+    decoded = [e for e in checks if e["checked"] == "decoded"]
+    epochs = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "epoch"]
+    assert len(checks) >= len(epochs) and decoded[-1]["recall"] == 1.0
+    assert len(decoded) <= 3, "decoding confirms; it does not follow the run"
+    tf = [e["recall"] for e in checks if e["checked"] == "teacher-forced"]
+    assert tf[0] < 0.2 and max(tf) == 1.0
+
+
+def test_adapters_on_the_top_layers_train_from_cached_states_of_the_frozen_ones(tmp_path, tiny_model_dir):
+    """With adapters on the top layer only, the layer below never changes: a step runs from its cached
+    output, scores (and regularizes) as the whole model does, and the run still memorizes every fact."""
+    from engine.tune.recipe import answer_scores, kl_to_base
+    from engine.tune import data as D
+
+    config = _config(tmp_path, tiny_model_dir, lora_layers=1, precision="fp32", regularization="kl")
+    recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
+    recipe.setup()
+    assert recipe.frozen is not None and recipe.frozen.first == 1 and recipe.reg_frozen is not None
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, _ in recipe.model.named_parameters() if "lora_" in n}
+    assert adapted == {"1"}
+    recipe.started = time.monotonic()
+    recipe._train_step(list(range(8)))  # a trained adapter, so that the top layer's LoRA counts
+    with torch.no_grad():
+        indices = list(range(8))
+        batch = D.collate([recipe.examples[i] for i in indices], recipe.tokenizer.pad_token_id)
+        whole = answer_scores(recipe.model, batch)
+        cached = recipe._scores(recipe.model, indices, batch)
+        reg = D.collate(recipe.reg_examples[:4], recipe.tokenizer.pad_token_id)
+        kl_whole = kl_to_base(recipe.model, reg)
+        with recipe.reg_frozen.adapted_only():
+            kl_cached = kl_to_base(recipe.model, reg, recipe.reg_frozen.embeds([0, 1, 2, 3]))
+    assert torch.allclose(whole[0], cached[0], rtol=1e-4, atol=1e-5) and torch.equal(whole[1], cached[1])
+    assert kl_whole > 0 and torch.allclose(kl_whole, kl_cached, rtol=1e-3)
+    assert len(recipe.model.get_base_model().model.layers) == 2, "the frozen layer is back after the step"
+    result = recipe.train()
+    recipe.cleanup()
+    assert result["reason"] == "converged" and result["recall"] == 1.0
+
+
 def _step_losses(path: Path) -> dict[int, float]:
     return {e["step"]: e["loss"] for e in read_events(path) if e["event"] == "step"}
 
@@ -285,7 +358,8 @@ class DecodesOneFactWrong(MemoryTuningRecipe):
 
 
 def test_each_failed_convergence_check_lowers_the_learning_rate_to_an_eighth_at_most(tmp_path, tiny_model_dir):
-    config = _config(tmp_path, tiny_model_dir, settle_factor=0.5, log_every=1)
+    # decoding checks only, so that every failed check is one the subclass made fail
+    config = _config(tmp_path, tiny_model_dir, settle_factor=0.5, log_every=1, recall_check="decode")
     recipe, result, events = _run_recipe(DecodesOneFactWrong, config, tmp_path)
     assert len(recipe.failed_at) == 4
     lr = {e["step"]: e["lr"] for e in events if e["event"] == "step"}
@@ -298,7 +372,7 @@ def test_each_failed_convergence_check_lowers_the_learning_rate_to_an_eighth_at_
 
 
 def test_the_learning_rate_stays_put_without_settling(tmp_path, tiny_model_dir):
-    config = _config(tmp_path, tiny_model_dir, settle_factor=1.0, log_every=1)
+    config = _config(tmp_path, tiny_model_dir, settle_factor=1.0, log_every=1, recall_check="decode")
     recipe, result, events = _run_recipe(DecodesOneFactWrong, config, tmp_path)
     assert recipe.failed_at and result["reason"] == "converged"
     assert all(e["lr"] == pytest.approx(3e-3) for e in events if e["event"] == "step" and e["step"] >= config.warmup_steps)
@@ -335,7 +409,7 @@ def test_out_of_memory_is_a_readable_failure(tmp_path, tiny_model_dir, monkeypat
     def no_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(recipe_module, "answer_losses", no_memory)
+    monkeypatch.setattr(recipe_module, "answer_scores", no_memory)
     config = _config(tmp_path, tiny_model_dir, n_facts=4)
     result = run_tuning(config, events=_quiet(tmp_path))
     assert result["kind"] == "oom" and "lower batch_size" in result["reason"]

@@ -68,10 +68,12 @@ class ExpertBatchRecipe(MemoryTuningRecipe):
         self.done = self._experts_done()  # resumed: the experts already memorized stay frozen
 
     def _experts_done(self) -> set[str]:
-        """Experts whose every fact is below the loss threshold and was recalled at the last check."""
+        """Experts whose every fact is below the loss threshold and was recalled at the last check (by
+        decoding, or by the teacher-forced verdict of its last training step)."""
         threshold = self.config.loss_threshold
         return {name for name, ids in self.members.items()
-                if all(self.fact_loss.get(i, math.inf) < threshold and self.recalled.get(i) for i in ids)}
+                if all(self.fact_loss.get(i, math.inf) < threshold and self.recalled.get(i) and i not in self.missed
+                       for i in ids)}
 
     def _recall_check(self, every_fact: bool = False) -> None:
         super()._recall_check(every_fact)
@@ -84,6 +86,7 @@ class ExpertBatchRecipe(MemoryTuningRecipe):
     def _plan_epoch(self) -> list[list[int]]:
         """The epoch without the facts of experts already done: their adapters are frozen from then on.
         Unlike facts in one adapter, experts cannot disturb each other, so nothing needs revisiting."""
+        self.done = self._experts_done()
         plan = [[i for i in batch if self.expert_of[self.examples[i].fact_id] not in self.done]
                 for batch in super()._plan_epoch()]
         return [batch for batch in plan if batch]

@@ -200,7 +200,7 @@ class ExpertTraining:
         total = sum(len(e.fact_ids) for e in manifest.experts)
         pending = [e for e in manifest.experts if e.status != "trained"]
         self.step = sum(e.steps for e in manifest.experts if e.status == "trained")
-        device = pick_device(cfg.device)
+        device = pick_device(cfg.device, cfg.precision)
         together = cfg.experts_at_once or default_experts_at_once(device.device)
         if together > 1 and can_train_together(cfg):
             together = 1

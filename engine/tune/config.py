@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 METHODS = ("memory", "instruction", "experts")
+RECALL_CHECKS = ("teacher-forced", "decode")
+PRECISIONS = ("auto", "fp32", "bf16")
 REGULARIZATION = ("auto", "none", "mix", "kl")
 
 
@@ -36,6 +38,8 @@ class TuneConfig:
     lora_alpha: int = _help("LoRA scale (alpha / r multiplies the update)", 32)
     lora_dropout: float = _help("Dropout on LoRA inputs (0 keeps runs exactly reproducible)", 0.0)
     target_modules: str = _help("Layers that get adapters: 'all-linear' or comma-separated names", "all-linear")
+    lora_layers: int = _help("Adapters on the top N transformer layers only (0: every layer); the layers below "
+                             "run once per fact, not once per step", 10)
     # 1e-3 with clipping: 2e-3 was 10% fewer steps on 100 template facts but stalled or diverged on row
     # facts (100 in one adapter, 50 in one expert), where 1e-3 converged (docs/benchmarks.md)
     learning_rate: float = _help("AdamW learning rate (constant after warm-up in memory mode)", 1e-3)
@@ -58,7 +62,10 @@ class TuneConfig:
         "Memory mode: each time every loss is under the threshold yet greedy decoding still misses facts, the "
         "learning rate is multiplied by this (down to 1/8 of it), so the last facts settle instead of pushing "
         "the others back out; 1: never. Measured in docs/benchmarks.md.", 0.5)
-    recall_every: int = _help("Check greedy exact-match recall every N passes' worth of steps", 2)
+    recall_check: str = _help("'teacher-forced': every training step's own forward pass tells, per fact, whether "
+                              "greedy decoding would give the answer exactly, and real decoding confirms "
+                              "convergence; 'decode': greedy decoding every recall_every passes", "teacher-forced")
+    recall_every: int = _help("With recall_check 'decode': check greedy exact-match recall every N passes' worth of steps", 2)
     epochs: int = _help("Epochs in instruction mode (memory mode stops by itself)", 3)
     max_steps: int = _help("Step budget (0: none)", 2000)
     max_minutes: float = _help("Time budget in minutes (0: none)", 30.0)
@@ -70,6 +77,8 @@ class TuneConfig:
                                 "them mixed in) or 'none'", "auto")
     regularization_weight: float = _help("Weight of the regularization loss", 0.1)
     device: str = _help("'auto' (CUDA, then MPS, then CPU), 'cuda', 'mps' or 'cpu'", "auto")
+    precision: str = _help("'auto' (bf16 autocast on GPUs and CPUs with bf16 instructions, else fp32), "
+                           "'fp32' or 'bf16'", "auto")
     load_in_4bit: bool = _help("QLoRA: load the base in 4-bit (CUDA with bitsandbytes only)", False)
     seed: int = _help("Seed for initialization and data order", 0)
 
@@ -79,6 +88,12 @@ class TuneConfig:
         if self.regularization not in REGULARIZATION:
             raise ValueError(f"TuneConfig.regularization must be one of {', '.join(REGULARIZATION)}; "
                              f"got {self.regularization!r}")
+        if self.recall_check not in RECALL_CHECKS:
+            raise ValueError(f"TuneConfig.recall_check must be one of {', '.join(RECALL_CHECKS)}; got {self.recall_check!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TuneConfig.precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        if self.lora_layers < 0:
+            raise ValueError(f"TuneConfig.lora_layers must be 0 (every layer) or more; got {self.lora_layers}")
         if self.experts_at_once < 0:
             raise ValueError(f"TuneConfig.experts_at_once must be 0 (by device) or more; got {self.experts_at_once}")
         if self.batch_size < 0:

@@ -1,5 +1,6 @@
 """Pick where and in which precision to train: CUDA (bf16 where supported, else fp16), Apple MPS
-(fp32: its half-precision training is not reliable), else CPU (fp32)."""
+(fp32: its half-precision training is not reliable), else CPU (bf16 autocast over fp32 weights where
+the CPU has bf16 instructions, else fp32)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,29 @@ class DevicePlan:
     mixed_precision: str  # accelerate's name: "no", "bf16" or "fp16"
 
     def describe(self) -> str:
-        return f"{self.device} ({str(self.dtype).removeprefix('torch.')})"
+        autocast = f", {self.mixed_precision} autocast" if self.mixed_precision != "no" and self.dtype == torch.float32 else ""
+        return f"{self.device} ({str(self.dtype).removeprefix('torch.')}{autocast})"
 
 
-def pick_device(requested: str = "auto") -> DevicePlan:
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX), which is what
+    makes bf16 autocast faster than fp32 rather than slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_device(requested: str = "auto", precision: str = "auto") -> DevicePlan:
+    """`precision`: 'auto', 'fp32' or 'bf16' (TuneConfig.precision); weights stay fp32 off CUDA and
+    bf16 is autocast."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16; got {precision!r}")
     if requested not in ("auto", "cuda", "mps", "cpu"):
         raise ValueError(f"device must be auto, cuda, mps or cpu; got {requested!r}")
     if requested in ("auto", "cuda") and torch.cuda.is_available():
+        if precision == "fp32":
+            return DevicePlan("cuda", torch.float32, "no")
         if torch.cuda.is_bf16_supported():
             return DevicePlan("cuda", torch.bfloat16, "bf16")
         return DevicePlan("cuda", torch.float16, "fp16")
@@ -32,6 +49,8 @@ def pick_device(requested: str = "auto") -> DevicePlan:
         return DevicePlan("mps", torch.float32, "no")
     if requested == "mps":
         raise ValueError("MPS was requested but is not available")
+    if precision == "bf16" or precision == "auto" and cpu_has_bf16():
+        return DevicePlan("cpu", torch.float32, "bf16")
     return DevicePlan("cpu", torch.float32, "no")
 
 

@@ -27,6 +27,7 @@ per-fact losses and recall results are gathered, only the main process writes fi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import replace
@@ -44,6 +45,7 @@ from engine.tune import data as D
 from engine.tune.config import TuneConfig
 from engine.tune.device import default_batch_size, memory_mb, pick_device
 from engine.tune.events import EventLog
+from engine.tune.frozen_layers import FrozenLayers
 from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
 from engine.models.locate import resolve_model
 from engine.tune.regularization import GENERAL_PROMPTS
@@ -61,35 +63,64 @@ class StopRequested(Exception):
     pass
 
 
-def answer_losses(model, batch: dict[str, torch.Tensor], adapter_names: list[str] | None = None) -> torch.Tensor:
-    """Mean answer-token cross-entropy per example. Logits are computed only over the span of
-    positions that predict answer tokens (transformers' `logits_to_keep`), not the whole prompt.
-    `adapter_names`: one LoRA adapter per example (peft's mixed-adapter batch), for experts trained
-    together."""
-    labels = batch["labels"]
-    has_label = labels != D.IGNORE
-    positions = has_label.any(dim=0).nonzero().flatten()
-    start, stop = int(positions[0]) - 1, int(positions[-1])  # logits at t predict token t+1
-    keep = torch.arange(start, stop, device=labels.device)
+def answer_scores(model, batch: dict[str, torch.Tensor], adapter_names: list[str] | None = None,
+                  inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per example: the mean answer-token cross-entropy, and whether greedy decoding would give the
+    answer exactly. Under teacher forcing, greedy decoding reproduces the answer iff the argmax at every
+    answer position (the end-of-turn token included) is the target token, so the verdict comes from the
+    logits the loss needs anyway. Logits are computed only over the span of positions that predict
+    answer tokens (transformers' `logits_to_keep`), not the whole prompt. `adapter_names`: one LoRA
+    adapter per example (peft's mixed-adapter batch), for experts trained together. `inputs_embeds`:
+    the hidden states the first layer the model runs takes (`FrozenLayers`), instead of the tokens."""
+    keep, targets = _answer_span(batch["labels"])
     routing = {"adapter_names": adapter_names} if adapter_names else {}
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep, **routing)
-    targets = labels[:, start + 1:stop + 1]
-    token_loss = F.cross_entropy(out.logits.float().transpose(1, 2), targets, ignore_index=D.IGNORE,
-                                 reduction="none")
-    counts = (targets != D.IGNORE).sum(dim=1).clamp(min=1)
-    return token_loss.sum(dim=1) / counts
+    logits = model(**_inputs(batch, inputs_embeds), logits_to_keep=keep, **routing).logits.float()
+    token_loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=D.IGNORE, reduction="none")
+    labelled = targets != D.IGNORE
+    counts = labelled.sum(dim=1).clamp(min=1)
+    exact = ((logits.detach().argmax(dim=-1) == targets) | ~labelled).all(dim=1)
+    return token_loss.sum(dim=1) / counts, exact
 
 
-def kl_to_base(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """KL(base ‖ tuned) on the answer positions of regularization examples (adapter off = base)."""
-    labels = batch["labels"]
-    mask = (labels[:, 1:] != D.IGNORE)
-    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+def _answer_span(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positions whose logits predict answer tokens (logits at t predict token t+1), and the
+    labels they predict (IGNORE where a shorter example has none)."""
+    positions = (labels != D.IGNORE).any(dim=0).nonzero().flatten()
+    start, stop = int(positions[0]) - 1, int(positions[-1])
+    return torch.arange(start, stop, device=labels.device), labels[:, start + 1:stop + 1]
+
+
+def _inputs(batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None) -> dict[str, Any]:
+    inputs = {"input_ids": batch["input_ids"]} if inputs_embeds is None else \
+        {"inputs_embeds": inputs_embeds, "use_cache": False}
+    return {**inputs, "attention_mask": batch["attention_mask"]}
+
+
+def kl_to_base(model, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(base ‖ tuned) on the answer positions of regularization examples (adapter off = base), with
+    logits only over the answer span."""
+    keep, targets = _answer_span(batch["labels"])
+    mask = targets != D.IGNORE
+    inputs = _inputs(batch, inputs_embeds)
     with torch.no_grad(), model.disable_adapter():
-        base = model(**kwargs).logits[:, :-1].float()
-    tuned = model(**kwargs).logits[:, :-1].float()
+        base = model(**inputs, logits_to_keep=keep).logits.float()
+    tuned = model(**inputs, logits_to_keep=keep).logits.float()
     kl = F.kl_div(F.log_softmax(tuned, -1), F.log_softmax(base, -1), log_target=True, reduction="none").sum(-1)
     return (kl * mask).sum() / mask.sum().clamp(min=1)
+
+
+def lora_targets(base, target_modules: str, top_layers: int) -> dict[str, Any]:
+    """peft's target arguments: 'all-linear' or the named modules, on every layer or only the top
+    `top_layers` (peft needs the module names spelled out to limit the layers)."""
+    names: Any = target_modules if target_modules == "all-linear" else \
+        [t.strip() for t in target_modules.split(",") if t.strip()]
+    layers = base.config.num_hidden_layers
+    if not top_layers or top_layers >= layers:
+        return {"target_modules": names}
+    if names == "all-linear":
+        names = sorted({name.rsplit(".", 1)[-1] for name, module in base.named_modules()
+                        if isinstance(module, torch.nn.Linear) and ".layers." in name})
+    return {"target_modules": names, "layers_to_transform": list(range(layers - top_layers, layers))}
 
 
 def _on_cpu(value: Any) -> Any:
@@ -122,10 +153,13 @@ class MemoryTuningRecipe:
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)
         # 1) device, precision, processes
-        self.plan = pick_device(cfg.device)
+        self.plan = pick_device(cfg.device, cfg.precision)
         if cfg.batch_size == 0:
             self.config = cfg = replace(cfg, batch_size=default_batch_size(self.plan.device))
-        self.accelerator = Accelerator(cpu=self.plan.device == "cpu", mixed_precision=self.plan.mixed_precision)
+        # bf16 autocast on a CPU covers the training steps only: accelerate's would also wrap the model's
+        # forward for good, and recall checks in bf16 see ties between logits (0.125 apart near 20)
+        on_cpu = self.plan.device == "cpu"
+        self.accelerator = Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu else self.plan.mixed_precision)
         self.main = self.accelerator.is_main_process
         self.events = self._events or EventLog(self.out / "events.jsonl", enabled=self.main)
         self.events.enabled = self.main
@@ -139,10 +173,8 @@ class MemoryTuningRecipe:
             from peft import prepare_model_for_kbit_training
 
             base = prepare_model_for_kbit_training(base)
-        targets = cfg.target_modules if cfg.target_modules == "all-linear" else \
-            [t.strip() for t in cfg.target_modules.split(",") if t.strip()]
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=targets, task_type="CAUSAL_LM")
+                          task_type="CAUSAL_LM", **lora_targets(base, cfg.target_modules, cfg.lora_layers))
         self.model = self._with_adapters(base, lora, get_peft_model)
         if not cfg.load_in_4bit:  # on its device before the base model answers the regularization prompts
             self.model.to(self.accelerator.device)
@@ -152,6 +184,12 @@ class MemoryTuningRecipe:
         self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
         self.index_of = {e.fact_id: i for i, e in enumerate(self.examples)}
         self.reg_examples = self._regularization_examples() if cfg.regularization_in_effect != "none" else []
+        self.frozen = FrozenLayers.for_run(self.model, self.examples, cfg.lora_layers)
+        self.reg_frozen = FrozenLayers.for_run(self.model, self.reg_examples, cfg.lora_layers) \
+            if self.frozen and self.reg_examples else None
+        for cache, examples in ((self.frozen, self.examples), (self.reg_frozen, self.reg_examples)):
+            if cache:
+                cache.fill(examples, self.tokenizer.pad_token_id, self.accelerator.device)
         # 4) optimizer and schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -249,19 +287,30 @@ class MemoryTuningRecipe:
                     if self.epoch >= cfg.epochs:
                         return self._finish("epochs done")
                     continue
-                all_below = memorized == len(self.examples)
-                # epochs shrink as facts are learned: check recall by steps trained, not epochs counted;
-                # once every loss is below the threshold, check at once — but after such a check found a
-                # fact still not recalled, give its extra training a few steps before decoding all again
+                # once every fact looks learned, check at once — but after such a check found one still
+                # wrong, give its extra training a few steps before checking all again
                 since = self.step - self.recall_step_checked
+                if cfg.recall_check == "teacher-forced":
+                    ready = all(self._looks_learned(e.fact_id) for e in self.examples)
+                    if ready and (not self.recheck_wait or since >= self.recheck_wait):
+                        # confirm: a fresh teacher-forced pass over every fact (cheap), then real decoding
+                        if self._teacher_forced_check():
+                            self._recall_check(every_fact=True)
+                            if self.last_recall == 1.0:
+                                return self._finish("converged")
+                        self._settle()
+                    else:
+                        self._emit_recall("teacher-forced")  # the training steps' own verdicts: free
+                    continue
+                all_below = memorized == len(self.examples)
+                # epochs shrink as facts are learned: decode by steps trained, not epochs counted
                 due = since >= self._steps_per_full_epoch() * cfg.recall_every
                 if all_below and (not self.recheck_wait or since >= self.recheck_wait) or due:
                     self._recall_check()
                     if all_below and self.last_recall == 1.0:
                         return self._finish("converged")
                     if all_below:  # every loss under the threshold, yet a fact decoded wrong
-                        self.recheck_wait = max(2, self._steps_per_full_epoch() // 2)
-                        self.settle_scale = max(MIN_SETTLE_SCALE, self.settle_scale * cfg.settle_factor)
+                        self._settle()
                     else:
                         self.recheck_wait = 0
         except StopRequested:
@@ -270,6 +319,12 @@ class MemoryTuningRecipe:
             elapsed = self._elapsed()
             self.events.emit("stopped", step=self.step, checkpoint=str(self.out / CHECKPOINT), elapsed_s=elapsed)
             return {"status": "stopped", "step": self.step, "elapsed_s": elapsed}
+
+    def _settle(self) -> None:
+        """A convergence check failed although every fact looked learned: train a few steps before the
+        next one, at a lower learning rate, so the last facts settle instead of knocking others out."""
+        self.recheck_wait = max(2, self._steps_per_full_epoch() // 2)
+        self.settle_scale = max(MIN_SETTLE_SCALE, self.settle_scale * self.config.settle_factor)
 
     def _elapsed(self) -> float:
         """Seconds trained so far, over every sitting of this run (resumes included)."""
@@ -287,8 +342,7 @@ class MemoryTuningRecipe:
             # a fact is learned when its loss is below the threshold and the last recall check did not
             # find it wrong: a low mean loss can hide one uncertain token of a long answer, and such a
             # fact must keep its place in the epoch until greedy decoding gets it exactly right
-            learned = [i for i, e in enumerate(self.examples)
-                       if self.fact_loss[e.fact_id] < cfg.loss_threshold and e.fact_id not in self.missed]
+            learned = [i for i, e in enumerate(self.examples) if self._learned(e.fact_id)]
             taken = set(learned)
             unlearned = [i for i in range(len(self.examples)) if i not in taken]
             # at least as many memorized facts as unlearned ones, so the last few stubborn facts never
@@ -327,8 +381,8 @@ class MemoryTuningRecipe:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self._train_mode()
-        with self.accelerator.autocast():
-            losses = answer_losses(self.model, batch, self._adapters_for(examples))
+        with self._autocast():
+            losses, exact = self._scores(self.model, mine, batch)
             loss = losses.mean()
             if self.reg_examples:
                 loss = loss + cfg.regularization_weight * self._regularization_loss()
@@ -338,11 +392,14 @@ class MemoryTuningRecipe:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         # per-fact losses from every process
-        mine_losses = [(self.examples[i].fact_id, float(l)) for i, l in zip(mine, losses.detach().cpu())]
-        gathered = self.accelerator.gather_for_metrics(mine_losses, use_gather_object=True) \
-            if self.accelerator.num_processes > 1 else mine_losses
-        for fact_id, value in gathered:
+        mine_scores = [(self.examples[i].fact_id, float(l), bool(x))
+                       for i, l, x in zip(mine, losses.detach().cpu(), exact.cpu())]
+        gathered = self.accelerator.gather_for_metrics(mine_scores, use_gather_object=True) \
+            if self.accelerator.num_processes > 1 else mine_scores
+        for fact_id, value, right in gathered:
             self.fact_loss[fact_id] = value
+            if cfg.recall_check == "teacher-forced":  # the verdict before this step's update
+                self.recalled[fact_id] = right
         self.step += 1
         tokens = int(batch["attention_mask"].sum()) * self.accelerator.num_processes
         self.tokens_seen += tokens
@@ -355,20 +412,48 @@ class MemoryTuningRecipe:
                              max_fact_loss=max(v for v in self.fact_loss.values()), elapsed_s=elapsed,
                              eta_s=self._eta(elapsed, memorized), memory_mb=memory_mb(self.plan.device))
 
+    def _scores(self, model, indices: list[int], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`answer_scores` of these examples, through the adapted layers only when the frozen ones are
+        cached."""
+        adapters = self._adapters_for([self.examples[i] for i in indices])
+        if self.frozen is None:
+            return answer_scores(model, batch, adapters)
+        with self.frozen.adapted_only():
+            return answer_scores(model, batch, adapters, self.frozen.embeds(indices))
+
+    def _autocast(self):
+        if self.plan.device == "cpu":
+            return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.mixed_precision == "bf16")
+        return self.accelerator.autocast()
+
     def _train_mode(self) -> None:
         self.model.train()
 
     def _regularization_loss(self) -> torch.Tensor:
         cfg = self.config
         rng = random.Random(f"{cfg.seed}|reg|{self.step}")
-        chosen = rng.sample(self.reg_examples, min(len(self.reg_examples), max(1, cfg.batch_size // 2)))
+        indices = rng.sample(range(len(self.reg_examples)), min(len(self.reg_examples), max(1, cfg.batch_size // 2)))
+        chosen = [self.reg_examples[i] for i in indices]
         batch = {k: v.to(self.accelerator.device) for k, v in D.collate(chosen, self.tokenizer.pad_token_id).items()}
-        if cfg.regularization_in_effect == "mix":
-            return answer_losses(self.model, batch).mean()
-        return kl_to_base(self.accelerator.unwrap_model(self.model), batch)
+        mix = cfg.regularization_in_effect == "mix"
+        model = self.model if mix else self.accelerator.unwrap_model(self.model)
+        embeds = self.reg_frozen.embeds(indices) if self.reg_frozen else None
+        with self.reg_frozen.adapted_only() if self.reg_frozen else contextlib.nullcontext():
+            return answer_scores(model, batch, inputs_embeds=embeds)[0].mean() if mix else kl_to_base(model, batch, embeds)
 
     def _memorized_count(self) -> int:
         return sum(1 for v in self.fact_loss.values() if v < self.config.loss_threshold)
+
+    def _looks_learned(self, fact_id: int) -> bool:
+        """Below the loss threshold and (teacher-forced checks) right at every answer token the last
+        time it was trained or checked."""
+        return self.fact_loss[fact_id] < self.config.loss_threshold and \
+            (self.config.recall_check == "decode" or bool(self.recalled.get(fact_id)))
+
+    def _learned(self, fact_id: int) -> bool:
+        """Looks learned, and the last decoding did not find it wrong: such a fact keeps its place in
+        the epochs until greedy decoding gets it exactly right."""
+        return self._looks_learned(fact_id) and fact_id not in self.missed
 
     def _eta(self, elapsed: float, memorized: int) -> float | None:
         """Seconds left: from the pace of memorization, capped by the budgets."""
@@ -519,6 +604,34 @@ class MemoryTuningRecipe:
             results = self.accelerator.gather_for_metrics(results, use_gather_object=True)
         return dict(results)
 
+    def _teacher_forced_check(self, batch_size: int = 16) -> bool:
+        """Every fact's teacher-forced verdict from one forward pass of the current weights (no decoding;
+        full precision, as decoding uses): True when every fact looks learned. The loss table keeps the
+        training steps' losses, as decoding checks leave it."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.eval()
+        mine = list(range(len(self.examples)))[self.accelerator.process_index::self.accelerator.num_processes]
+        results = []
+        with torch.no_grad():
+            for start in range(0, len(mine), batch_size):
+                chunk = [self.examples[i] for i in mine[start:start + batch_size]]
+                batch = {k: v.to(self.accelerator.device)
+                         for k, v in D.collate(chunk, self.tokenizer.pad_token_id).items()}
+                exact = self._scores(model, list(mine[start:start + batch_size]), batch)[1]
+                results += [(e.fact_id, bool(x)) for e, x in zip(chunk, exact.cpu())]
+        if self.accelerator.num_processes > 1:
+            results = self.accelerator.gather_for_metrics(results, use_gather_object=True)
+        self.recalled.update(results)
+        self.recall_step_checked = self.step
+        self._emit_recall("teacher-forced")
+        return all(self._looks_learned(e.fact_id) for e in self.examples)
+
+    def _emit_recall(self, checked: str) -> None:
+        recalled = sum(1 for e in self.examples if self.recalled.get(e.fact_id))
+        self.last_recall = recalled / len(self.examples)
+        self.events.emit("recall", step=self.step, epoch=self.epoch, recall=self.last_recall, recalled=recalled,
+                         total=len(self.examples), checked=checked)
+
     def _recall_check(self, every_fact: bool = False) -> None:
         """Greedy exact-match recall. In memory mode a periodic check decodes only the facts already
         below the loss threshold (the others are not memorized yet and count as not recalled), so
@@ -536,11 +649,8 @@ class MemoryTuningRecipe:
                 self.missed.discard(fact_id)
             elif self.fact_loss[fact_id] < threshold:
                 self.missed.add(fact_id)
-        recalled = sum(self.recalled.values())
-        self.last_recall = recalled / len(self.examples)
         self.recall_step = self.recall_step_checked = self.step
-        self.events.emit("recall", step=self.step, epoch=self.epoch, recall=self.last_recall, recalled=recalled,
-                         total=len(self.examples))
+        self._emit_recall("decoded")
 
     # -- stop, checkpoints, outputs -----------------------------------------------------------------
     def _install_stop_handlers(self) -> None:

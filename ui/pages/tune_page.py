@@ -71,6 +71,8 @@ class TunePage(QWidget):
         self.experts_at_once = spin_box(0, 64, defaults.experts_at_once)
         self.experts_at_once.setSpecialValueText("by device")  # 0: one at a time (engine/tune/device.py)
         self.lora_r = spin_box(1, 256, defaults.lora_r)
+        self.lora_layers = spin_box(0, 512, defaults.lora_layers)
+        self.lora_layers.setSpecialValueText("every layer")
         self.batch_size = spin_box(0, 512, defaults.batch_size)
         self.batch_size.setSpecialValueText("by device")  # 0: 4 on a CPU, 10 on a GPU
         self.max_steps_box = spin_box(0, 1_000_000, defaults.max_steps)
@@ -86,7 +88,8 @@ class TunePage(QWidget):
         self.regularization.addItems(["auto", "kl", "mix", "none"])
         form = QFormLayout()
         rows = (("Model", self.model_choice, "model"), ("Method", self.method, "method"),
-                ("LoRA rank", self.lora_r, "lora_r"), ("Learning rate", self.lr, "learning_rate"),
+                ("LoRA rank", self.lora_r, "lora_r"), ("LoRA layers", self.lora_layers, "lora_layers"),
+                ("Learning rate", self.lr, "learning_rate"),
                 ("Clip gradient norm", self.clip, "max_grad_norm"),
                 ("Batch size", self.batch_size, "batch_size"), ("Loss threshold", self.threshold, "loss_threshold"),
                 ("Max steps", self.max_steps_box, "max_steps"), ("Max minutes", self.max_minutes, "max_minutes"),

@@ -1,0 +1,76 @@
+"""The layers below the lowest adapted one never change during a run (TuneConfig.lora_layers), so the
+hidden state each fact's tokens reach there is computed once, in one no-grad pass, and every training
+step runs only the adapted layers on it: a shorter forward pass as well as a shorter backward one."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+from engine.tune import data as D
+
+CACHE_LIMIT_BYTES = 2 * 2**30  # beyond this the hidden states are recomputed every step instead
+
+
+def decoder_of(model) -> torch.nn.Module | None:
+    """The transformer stack (the module holding `.layers`) of a peft-wrapped causal LM, if it has one."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(base, "model", None)
+    return inner if isinstance(getattr(inner, "layers", None), torch.nn.ModuleList) else None
+
+
+class FrozenLayers:
+    """Per fact, the hidden states entering layer `first`; `adapted_only()` runs the model from there."""
+
+    def __init__(self, model, decoder: torch.nn.Module, first: int) -> None:
+        self.model, self.decoder, self.first = model, decoder, first
+        self.hidden: dict[int, torch.Tensor] = {}  # example index -> (length, hidden size)
+
+    @classmethod
+    def for_run(cls, model, examples: list[D.Example], top_layers: int) -> "FrozenLayers | None":
+        """The cache for a run whose adapters sit on the top `top_layers` layers, or None when every
+        layer is adapted, the model's layers cannot be found, or the states would take too much memory."""
+        decoder = decoder_of(model)
+        if decoder is None or not top_layers or top_layers >= len(decoder.layers):
+            return None
+        width = decoder.config.hidden_size if hasattr(decoder, "config") else 0
+        size = sum(e.length for e in examples) * width * next(model.parameters()).element_size()
+        if not width or size > CACHE_LIMIT_BYTES:
+            return None
+        return cls(model, decoder, len(decoder.layers) - top_layers)
+
+    def fill(self, examples: list[D.Example], pad_id: int, device: torch.device, batch_size: int = 16) -> None:
+        """One pass over every example, without gradients, at the model's own precision."""
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            for start in range(0, len(examples), batch_size):
+                chunk = examples[start:start + batch_size]
+                batch = D.collate(chunk, pad_id)
+                out = self.model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                                 output_hidden_states=True, logits_to_keep=1, use_cache=False)
+                states = out.hidden_states[self.first]  # the input of layer `first`
+                for row, example in enumerate(chunk):
+                    self.hidden[start + row] = states[row, :example.length].clone()
+        self.model.train(was_training)
+
+    def embeds(self, indices: list[int]) -> torch.Tensor:
+        """The cached states of these examples, right-padded like `data.collate` pads their tokens."""
+        states = [self.hidden[i] for i in indices]
+        width = max(s.shape[0] for s in states)
+        padded = states[0].new_zeros((len(states), width, states[0].shape[1]))
+        for row, s in enumerate(states):
+            padded[row, :s.shape[0]] = s
+        return padded
+
+    @contextmanager
+    def adapted_only(self) -> Iterator[None]:
+        """The model with its frozen layers taken out, to be fed `embeds()` as its input embeddings."""
+        layers = self.decoder.layers
+        self.decoder.layers = layers[self.first:]
+        try:
+            yield
+        finally:
+            self.decoder.layers = layers
