@@ -73,7 +73,7 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
 
     from engine.tune.device import pick_device
 
-    plan = pick_device(config.device)  # the same device and precision as the memory-tuning run
+    plan = pick_device(config.device, config.precision)  # the same device and precision as the memory-tuning run
     folder = hf_folder_for(resolve_model(config.model))
     tokenizer = load_tokenizer(folder)
     model = get_peft_model(load_base_model(folder, plan.dtype if plan.device == "cuda" else torch.float32),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.tune.config import PRECISIONS
+
 
 @dataclass(frozen=True)
 class DevicePlan:
@@ -32,8 +34,8 @@ def cpu_has_bf16() -> bool:
 def pick_device(requested: str = "auto", precision: str = "auto") -> DevicePlan:
     """`precision`: 'auto', 'fp32' or 'bf16' (TuneConfig.precision); weights stay fp32 off CUDA and
     bf16 is autocast."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16; got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if requested not in ("auto", "cuda", "mps", "cpu"):
         raise ValueError(f"device must be auto, cuda, mps or cpu; got {requested!r}")
     if requested in ("auto", "cuda") and torch.cuda.is_available():

@@ -376,7 +376,7 @@ class MemoryTuningRecipe:
         began = time.monotonic()
         mine = self._my_share(indices)
         examples = [self.examples[i] for i in mine]
-        batch = {k: v.to(self.accelerator.device) for k, v in D.collate(examples, self.tokenizer.pad_token_id).items()}
+        batch = self._batch(examples)
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -412,6 +412,9 @@ class MemoryTuningRecipe:
                              max_fact_loss=max(v for v in self.fact_loss.values()), elapsed_s=elapsed,
                              eta_s=self._eta(elapsed, memorized), memory_mb=memory_mb(self.plan.device))
 
+    def _batch(self, examples: list[D.Example]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.accelerator.device) for k, v in D.collate(examples, self.tokenizer.pad_token_id).items()}
+
     def _scores(self, model, indices: list[int], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """`answer_scores` of these examples, through the adapted layers only when the frozen ones are
         cached."""
@@ -434,7 +437,7 @@ class MemoryTuningRecipe:
         rng = random.Random(f"{cfg.seed}|reg|{self.step}")
         indices = rng.sample(range(len(self.reg_examples)), min(len(self.reg_examples), max(1, cfg.batch_size // 2)))
         chosen = [self.reg_examples[i] for i in indices]
-        batch = {k: v.to(self.accelerator.device) for k, v in D.collate(chosen, self.tokenizer.pad_token_id).items()}
+        batch = self._batch(chosen)
         mix = cfg.regularization_in_effect == "mix"
         model = self.model if mix else self.accelerator.unwrap_model(self.model)
         embeds = self.reg_frozen.embeds(indices) if self.reg_frozen else None
@@ -588,40 +591,41 @@ class MemoryTuningRecipe:
                                  do_sample=False, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, **routing)
         return [self.tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out]
 
-    def recall(self, indices: list[int] | None = None, batch_size: int = 16) -> dict[int, bool]:
-        """Exact-match greedy recall of the given facts (all by default), gathered across processes."""
+    def _judge_each(self, indices: list[int] | None, batch_size: int, judge) -> dict[int, bool]:
+        """fact id -> verdict for the given facts (all by default): this process's share, in chunks of
+        example indices passed to `judge(model, chunk) -> list[bool]` (evaluation mode, no gradients),
+        gathered across processes."""
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
         indices = list(range(len(self.examples))) if indices is None else indices
         mine = indices[self.accelerator.process_index::self.accelerator.num_processes]
         results = []
-        for start in range(0, len(mine), batch_size):
-            chunk = [self.examples[i] for i in mine[start:start + batch_size]]
-            longest = max(len(e.answer_ids) for e in chunk)
-            texts = self._greedy(model, [e.prompt_ids for e in chunk], longest + 2, self._adapters_for(chunk))
-            results += [(e.fact_id, t == e.answer.strip()) for e, t in zip(chunk, texts)]
+        with torch.no_grad():
+            for start in range(0, len(mine), batch_size):
+                chunk = mine[start:start + batch_size]
+                results += zip([self.examples[i].fact_id for i in chunk], judge(model, chunk))
         if self.accelerator.num_processes > 1:
             results = self.accelerator.gather_for_metrics(results, use_gather_object=True)
         return dict(results)
+
+    def recall(self, indices: list[int] | None = None, batch_size: int = 16) -> dict[int, bool]:
+        """Exact-match greedy recall of the given facts (all by default), gathered across processes."""
+        def decoded_right(model, chunk: list[int]) -> list[bool]:
+            examples = [self.examples[i] for i in chunk]
+            longest = max(len(e.answer_ids) for e in examples)
+            texts = self._greedy(model, [e.prompt_ids for e in examples], longest + 2, self._adapters_for(examples))
+            return [t == e.answer.strip() for e, t in zip(examples, texts)]
+
+        return self._judge_each(indices, batch_size, decoded_right)
 
     def _teacher_forced_check(self, batch_size: int = 16) -> bool:
         """Every fact's teacher-forced verdict from one forward pass of the current weights (no decoding;
         full precision, as decoding uses): True when every fact looks learned. The loss table keeps the
         training steps' losses, as decoding checks leave it."""
-        model = self.accelerator.unwrap_model(self.model)
-        model.eval()
-        mine = list(range(len(self.examples)))[self.accelerator.process_index::self.accelerator.num_processes]
-        results = []
-        with torch.no_grad():
-            for start in range(0, len(mine), batch_size):
-                chunk = [self.examples[i] for i in mine[start:start + batch_size]]
-                batch = {k: v.to(self.accelerator.device)
-                         for k, v in D.collate(chunk, self.tokenizer.pad_token_id).items()}
-                exact = self._scores(model, list(mine[start:start + batch_size]), batch)[1]
-                results += [(e.fact_id, bool(x)) for e, x in zip(chunk, exact.cpu())]
-        if self.accelerator.num_processes > 1:
-            results = self.accelerator.gather_for_metrics(results, use_gather_object=True)
-        self.recalled.update(results)
+        def forced_right(model, chunk: list[int]) -> list[bool]:
+            return self._scores(model, chunk, self._batch([self.examples[i] for i in chunk]))[1].tolist()
+
+        self.recalled.update(self._judge_each(None, batch_size, forced_right))
         self.recall_step_checked = self.step
         self._emit_recall("teacher-forced")
         return all(self._looks_learned(e.fact_id) for e in self.examples)
