@@ -149,6 +149,19 @@ def test_adapters_on_the_top_layers_train_from_cached_states_of_the_frozen_ones(
     assert result["reason"] == "converged" and result["recall"] == 1.0
 
 
+def test_a_stop_ends_the_pass_over_the_frozen_layers(tmp_path, tiny_model_dir):
+    """The one pass that caches the frozen layers' output (minutes for thousands of facts) honours a
+    stop request between its batches, like the training steps."""
+    config = _config(tmp_path, tiny_model_dir, lora_layers=1)
+    recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
+    recipe.setup()
+    (Path(config.output_dir) / STOP_FILE).write_text("stop")
+    result = recipe.train()
+    recipe.cleanup()
+    assert result["status"] == "stopped" and result["step"] == 0
+    assert 0 < len(recipe.frozen.hidden) < len(recipe.examples), "stopped after its first batch of 16"
+
+
 def _step_losses(path: Path) -> dict[int, float]:
     return {e["step"]: e["loss"] for e in read_events(path) if e["event"] == "step"}
 

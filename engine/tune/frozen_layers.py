@@ -1,11 +1,12 @@
 """The layers below the lowest adapted one never change during a run (TuneConfig.lora_layers), so the
 hidden state each fact's tokens reach there is computed once, in one no-grad pass, and every training
-step runs only the adapted layers on it: a shorter forward pass as well as a shorter backward one."""
+step runs only the adapted layers on it: a shorter forward pass as well as a shorter backward one.
+The pass is made by the training loop, where a stop request can end it, or on first use."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -24,12 +25,15 @@ def decoder_of(model) -> torch.nn.Module | None:
 class FrozenLayers:
     """Per fact, the hidden states entering layer `first`; `adapted_only()` runs the model from there."""
 
-    def __init__(self, model, decoder: torch.nn.Module, first: int) -> None:
+    def __init__(self, model, decoder: torch.nn.Module, first: int, examples: list[D.Example], pad_id: int,
+                 device: torch.device) -> None:
         self.model, self.decoder, self.first = model, decoder, first
+        self.examples, self.pad_id, self.device = examples, pad_id, device
         self.hidden: dict[int, torch.Tensor] = {}  # example index -> (length, hidden size)
 
     @classmethod
-    def for_run(cls, model, examples: list[D.Example], top_layers: int) -> "FrozenLayers | None":
+    def for_run(cls, model, examples: list[D.Example], top_layers: int, pad_id: int,
+                device: torch.device) -> "FrozenLayers | None":
         """The cache for a run whose adapters sit on the top `top_layers` layers, or None when every
         layer is adapted, the model's layers cannot be found, or the states would take too much memory."""
         decoder = decoder_of(model)
@@ -39,25 +43,36 @@ class FrozenLayers:
         size = sum(e.length for e in examples) * width * next(model.parameters()).element_size()
         if not width or size > CACHE_LIMIT_BYTES:
             return None
-        return cls(model, decoder, len(decoder.layers) - top_layers)
+        return cls(model, decoder, len(decoder.layers) - top_layers, examples, pad_id, device)
 
-    def fill(self, examples: list[D.Example], pad_id: int, device: torch.device, batch_size: int = 16) -> None:
-        """One pass over every example, without gradients, at the model's own precision."""
+    def fill(self, between: Callable[[], None] | None = None, batch_size: int = 16) -> None:
+        """The examples not cached yet, in one pass without gradients at the model's own precision;
+        `between` is called after each batch (the training loop's stop check)."""
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad():
-            for start in range(0, len(examples), batch_size):
-                chunk = examples[start:start + batch_size]
-                batch = D.collate(chunk, pad_id)
-                out = self.model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                                 output_hidden_states=True, logits_to_keep=1, use_cache=False)
-                states = out.hidden_states[self.first]  # the input of layer `first`
-                for row, example in enumerate(chunk):
-                    self.hidden[start + row] = states[row, :example.length].clone()
-        self.model.train(was_training)
+        try:
+            with torch.no_grad():
+                for start in range(len(self.hidden), len(self.examples), batch_size):
+                    chunk = self.examples[start:start + batch_size]
+                    batch = D.collate(chunk, self.pad_id)
+                    out = self.model(input_ids=batch["input_ids"].to(self.device),
+                                     attention_mask=batch["attention_mask"].to(self.device),
+                                     output_hidden_states=True, logits_to_keep=1, use_cache=False)
+                    states = out.hidden_states[self.first]  # the input of layer `first`
+                    for row, example in enumerate(chunk):
+                        self.hidden[start + row] = states[row, :example.length].clone()
+                    if between:
+                        between()
+        finally:
+            self.model.train(was_training)
+
+    def _complete(self) -> None:
+        if len(self.hidden) < len(self.examples):
+            self.fill()
 
     def embeds(self, indices: list[int]) -> torch.Tensor:
         """The cached states of these examples, right-padded like `data.collate` pads their tokens."""
+        self._complete()
         states = [self.hidden[i] for i in indices]
         width = max(s.shape[0] for s in states)
         padded = states[0].new_zeros((len(states), width, states[0].shape[1]))
@@ -67,7 +82,9 @@ class FrozenLayers:
 
     @contextmanager
     def adapted_only(self) -> Iterator[None]:
-        """The model with its frozen layers taken out, to be fed `embeds()` as its input embeddings."""
+        """The model with its frozen layers taken out, to be fed `embeds()` as its input embeddings (the
+        cache is completed first: it needs the whole model)."""
+        self._complete()
         layers = self.decoder.layers
         self.decoder.layers = layers[self.first:]
         try:

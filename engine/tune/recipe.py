@@ -184,12 +184,10 @@ class MemoryTuningRecipe:
         self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
         self.index_of = {e.fact_id: i for i, e in enumerate(self.examples)}
         self.reg_examples = self._regularization_examples() if cfg.regularization_in_effect != "none" else []
-        self.frozen = FrozenLayers.for_run(self.model, self.examples, cfg.lora_layers)
-        self.reg_frozen = FrozenLayers.for_run(self.model, self.reg_examples, cfg.lora_layers) \
+        pad, device = self.tokenizer.pad_token_id, self.accelerator.device  # the frozen layers' caches: filled by train()
+        self.frozen = FrozenLayers.for_run(self.model, self.examples, cfg.lora_layers, pad, device)
+        self.reg_frozen = FrozenLayers.for_run(self.model, self.reg_examples, cfg.lora_layers, pad, device) \
             if self.frozen and self.reg_examples else None
-        for cache, examples in ((self.frozen, self.examples), (self.reg_frozen, self.reg_examples)):
-            if cache:
-                cache.fill(examples, self.tokenizer.pad_token_id, self.accelerator.device)
         # 4) optimizer and schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -258,6 +256,9 @@ class MemoryTuningRecipe:
         self._install_stop_handlers()
         self.started = time.monotonic()
         try:
+            for cache in (self.frozen, self.reg_frozen):  # a pass over every fact: a stop request can end it
+                if cache:
+                    cache.fill(between=self._check_stop)
             while True:
                 # 1) which facts this epoch, in which batches (kept in checkpoints for exact resume)
                 if self.epoch_plan is None:
