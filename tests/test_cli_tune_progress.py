@@ -10,7 +10,8 @@ EVENTS = [
     {"event": "started", "device": "cpu (float32)", "facts": 80, "trainable_params": 4_884_480},
     {"event": "step", "step": 1, "loss": 5.76, "facts_memorized": 0, "eta_s": 898.0},
     {"event": "step", "step": 152, "loss": 0.753, "facts_memorized": 34, "eta_s": 612.0},
-    {"event": "recall", "step": 160, "recall": 0.5, "recalled": 40, "total": 80},
+    {"event": "recall", "step": 160, "recall": 0.5, "recalled": 40, "total": 80, "checked": "teacher-forced"},
+    {"event": "recall", "step": 300, "recall": 1.0, "recalled": 80, "total": 80, "checked": "decoded"},
     {"event": "finished", "reason": "converged", "step": 300, "recall": 1.0},
 ]
 
@@ -40,5 +41,6 @@ def test_a_log_file_gets_one_readable_line_per_milestone():
         progress(event)
     progress.close()
     assert log.getvalue().splitlines() == ["Started on cpu (float32): 80 facts, 4,884,480 trainable parameters",
-                                           "Step 160: exact recall 40/80 (50%)",
+                                           "Step 160: exact recall 40/80 (50%, teacher-forced)",
+                                           "Step 300: exact recall 80/80 (100%, decoded)",
                                            "Finished (converged) at step 300: recall 100%"]

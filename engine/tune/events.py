@@ -101,7 +101,8 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "expert_failed":
         return f"Expert(s) '{event['expert']}' failed: {event.get('reason')}"
     if kind == "recall":
-        return f"Step {event['step']}: exact recall {event['recalled']}/{event['total']} ({event['recall']:.0%})"
+        how = f", {event['checked']}" if event.get("checked") else ""  # teacher-forced or decoded (older runs: decoded)
+        return f"Step {event['step']}: exact recall {event['recalled']}/{event['total']} ({event['recall']:.0%}{how})"
     if kind == "epoch":
         return f"Epoch {event['epoch']}: {event['memorized']:.0%} below threshold, max fact loss {event['max_fact_loss']:.4f}"
     if kind == "checkpoint":
