@@ -33,7 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.paths import DEMO_SQLITE  # noqa: E402
-from engine.mome.experts import MANIFEST, ExpertSet  # noqa: E402
+from engine.mome.experts import ExpertSet  # noqa: E402
+from engine.tune.run_folder import EXPERTS as MANIFEST  # noqa: E402
 from engine.qa.pairs import QAPair  # noqa: E402
 from engine.tune import data as D  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402

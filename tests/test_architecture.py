@@ -36,3 +36,16 @@ def test_import_contracts_hold():
     lint = Path(sys.executable).with_name("lint-imports")
     proc = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_starting_and_stopping_a_run_needs_no_torch():
+    """The window and the CLI start, stop and read runs without paying torch's import (seconds)."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import app.cli, engine.tune.process, engine.tune.run_folder, engine.workflows.pairs
+        print('torch' in sys.modules)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

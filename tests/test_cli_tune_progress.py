@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from app.tune_progress import TuneProgress
+from app.cli.tune_progress import TuneProgress
 
 EVENTS = [
     {"event": "started", "device": "cpu (float32)", "facts": 80, "trainable_params": 4_884_480},

@@ -98,6 +98,29 @@ def test_parity_failure_is_reported(tuned, tmp_path, tiny_model_dir):
     assert not report.passed and report.dropped() == ["untuned"]
 
 
+def test_export_workflow_checks_recall_records_artefacts_and_the_cli_prints_it(tuned, tmp_path, capsys):
+    """`engram export` and the Chat page's Export run the same workflow: GGUF files, recall through
+    llama.cpp in parity.json, the run's grounding beside them, and (with a project) the artefacts listed."""
+    from app.cli import main
+    from engine.project import ProjectStore
+    from engine.workflows.export import export_run
+
+    folder, _, _, _ = tuned
+    assert main(["export", str(folder / "run"), "--quant", "q8_0", "--out", str(tmp_path / "cli")]) == 0
+    printed = capsys.readouterr()
+    assert "lumen-q8_0.gguf" in printed.out and "100%" in printed.out, printed.out
+    assert "merge" in printed.err, "the export's steps are shown while it runs"
+    parity = json.loads((tmp_path / "cli" / "parity.json").read_text())
+    assert parity["recall"] == {"q8_0": 1.0} and parity["passed"]
+    assert (tmp_path / "cli" / "grounding.json").is_file(), "chat with the GGUF shows the prompts it learned from"
+    steps = []
+    with ProjectStore.create(tmp_path / "p.engram") as store:
+        done = export_run(folder / "run", ["q8_0"], tmp_path / "ui", store=store, progress=steps.append)
+        assert [(a["kind"], json.loads(a["meta_json"])["recall"]) for a in store.artifacts()] == [("gguf", 1.0)]
+    assert done.passed and done.files["q8_0"].is_file() and not done.experts
+    assert steps[-1].done == steps[-1].total > 0, "the last step fills the progress bar"
+
+
 def test_sql_agent_runs_a_trained_question(tuned, demo_sqlite):
     folder, config, exported, _ = tuned
     context = run_context(config)

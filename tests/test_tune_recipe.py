@@ -19,8 +19,9 @@ import torch
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog, read_events
 from engine.tune.process import TuneProcess
-from engine.tune.recipe import STOP_FILE, MemoryTuningRecipe
+from engine.tune.recipe import MemoryTuningRecipe
 from engine.tune.run import run_tuning
+from engine.tune.run_folder import STOP as STOP_FILE
 from tiny_model import write_facts
 
 ROOT = Path(__file__).resolve().parents[1]

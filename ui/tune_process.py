@@ -10,10 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 from engine.tune.events import crash_event, parse_event_line
-from engine.tune.process import FINAL_EVENTS, child_command
-from engine.tune.recipe import STOP_FILE
-
-ROOT = Path(__file__).resolve().parents[1]
+from engine.tune.process import child_command, child_environment
+from engine.tune.run_folder import FINAL_EVENTS, RunFolder
 
 
 class TuneRunner(QObject):
@@ -24,6 +22,7 @@ class TuneRunner(QObject):
         super().__init__(parent)
         self.process: QProcess | None = None
         self.run_dir: Path | None = None
+        self.folder: RunFolder | None = None
         self.final: dict | None = None
         self._buffer = b""
 
@@ -34,16 +33,16 @@ class TuneRunner(QObject):
     def start(self, config_path: str | Path, resume: bool = False) -> None:
         config_path = Path(config_path)
         self.run_dir = config_path.parent
-        (self.run_dir / STOP_FILE).unlink(missing_ok=True)
+        self.folder = RunFolder(self.run_dir)
+        self.folder.clear_stop()
         self.final = None
         self._buffer = b""
         process = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        env.insert("TOKENIZERS_PARALLELISM", "false")
-        env.insert("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        env = QProcessEnvironment()
+        for name, value in child_environment(dict(os.environ)).items():
+            env.insert(name, value)
         process.setProcessEnvironment(env)
-        process.setStandardErrorFile(str(self.run_dir / "stderr.log"), QProcess.OpenModeFlag.Append)
+        process.setStandardErrorFile(str(self.folder.stderr_log), QProcess.OpenModeFlag.Append)
         process.readyReadStandardOutput.connect(self._read)
         process.finished.connect(self._finished)
         program, *args = child_command(config_path, resume)
@@ -52,8 +51,8 @@ class TuneRunner(QObject):
 
     def stop(self) -> None:
         """Clean stop: the child checkpoints at the end of its step and exits."""
-        if self.run_dir is not None:
-            (self.run_dir / STOP_FILE).write_text("stop requested\n")
+        if self.folder is not None:
+            self.folder.request_stop()
 
     def kill(self) -> None:
         if self.running:

@@ -23,6 +23,7 @@ from engine.eval.general_set import GENERAL_SET
 from engine.eval.metrics import score_fact, score_sql
 from engine.qa.chat_format import PromptContext, extract_sql, messages_for
 from engine.qa.pairs import QAPair
+from engine.tune.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from engine.sqlgen.answer import AnswerSettings
@@ -127,7 +128,7 @@ def model_kind(spec: str | None) -> str:
     path = Path(spec)
     if path.is_dir() and (path / "adapter_config.json").is_file():
         return "adapter"
-    if path.is_dir() and (path / "experts.json").is_file():
+    if path.is_dir() and RunFolder(path).is_experts:
         return "experts-run"
     from engine.mome.inference import is_experts_export
 
@@ -149,7 +150,7 @@ def open_predictor(spec: str | None, name: str) -> Predictor:
         from engine.tune.model_loading import hf_folder_for
 
         path = Path(spec)
-        run_config = TuneConfig.load(path.parent / "config.json")
+        run_config = TuneConfig.load(RunFolder(path.parent).config)
         return TransformersPredictor(hf_folder_for(resolve_model(run_config.model)), path, name=name)
     return LlamaPredictor(spec, name=name)
 

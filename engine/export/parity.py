@@ -36,7 +36,9 @@ def run_reference_recall(run_dir: Path) -> float | None:
     """The share of facts the run recalled in transformers (its fact_scores.json), or None if unknown."""
     import json
 
-    path = Path(run_dir) / "fact_scores.json"
+    from engine.tune.run_folder import RunFolder
+
+    path = RunFolder.of(run_dir).fact_scores
     if not path.exists():
         return None
     scores = json.loads(path.read_text())

@@ -28,6 +28,7 @@ from engine.tune import data as D
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
 from engine.tune.recipe import MemoryTuningRecipe
+from engine.tune.run_folder import ADAPTER, FACT_SCORES
 
 MEMBERS = "experts.json"  # in a group's folder: expert name -> fact ids
 
@@ -134,13 +135,13 @@ class ExpertBatchRecipe(MemoryTuningRecipe):
             shutil.rmtree(staging, ignore_errors=True)
             for name, ids in self.members.items():
                 model.save_pretrained(staging, selected_adapters=[name])  # peft: STAGING/NAME/ (not 'default')
-                adapter = self.folders[name] / "adapter"
+                adapter = self.folders[name] / ADAPTER
                 shutil.rmtree(adapter, ignore_errors=True)
                 shutil.move(str(staging / name), adapter)
                 self.tokenizer.save_pretrained(adapter)
                 scores = {str(i): {"loss": None if math.isinf(self.fact_loss[i]) else self.fact_loss[i],
                                    "recalled": self.recalled.get(i)} for i in ids if i in self.fact_loss}
-                (self.folders[name] / "fact_scores.json").write_text(json.dumps(scores, indent=1))
+                (self.folders[name] / FACT_SCORES).write_text(json.dumps(scores, indent=1))
             shutil.rmtree(staging, ignore_errors=True)
         return self.out
 

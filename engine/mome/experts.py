@@ -31,9 +31,8 @@ from engine.qa.pairs import QAPair
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
-from engine.tune.recipe import STOP_FILE
+from engine.tune.run_folder import ADAPTER, CHECKPOINT, CONFIG, DATA, EXPERTS, STOP
 
-MANIFEST = "experts.json"
 VECTORS = "vectors.npz"
 GROUPS = "groups"  # experts trained together: each group's run (data, events, checkpoint)
 
@@ -52,7 +51,7 @@ class ExpertRecord:
         return Path(run_dir) / "experts" / self.name
 
     def adapter(self, run_dir: Path) -> Path:
-        return self.folder(run_dir) / "adapter"
+        return self.folder(run_dir) / ADAPTER
 
 
 @dataclass
@@ -63,16 +62,16 @@ class ExpertSet:
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per training session
 
     def save(self, run_dir: Path) -> None:
-        path = Path(run_dir) / MANIFEST
+        path = Path(run_dir) / EXPERTS
         partial = path.with_suffix(".partial")
         partial.write_text(json.dumps(asdict(self), indent=1))
         partial.replace(path)
 
     @classmethod
     def load(cls, run_dir: Path) -> "ExpertSet":
-        path = Path(run_dir) / MANIFEST
+        path = Path(run_dir) / EXPERTS
         if not path.exists():
-            raise EngramError(f"{run_dir} is not a memory-experts run (no {MANIFEST})")
+            raise EngramError(f"{run_dir} is not a memory-experts run (no {EXPERTS})")
         raw = json.loads(path.read_text())
         return cls([ExpertRecord(**e) for e in raw.pop("experts")], **raw)
 
@@ -187,7 +186,7 @@ class ExpertTraining:
 
     def setup(self) -> None:
         self.pairs = {p.id: p for p in D.load_pairs(self.config.data)}
-        if self.resume and (self.out / MANIFEST).exists():
+        if self.resume and (self.out / EXPERTS).exists():
             self.manifest = ExpertSet.load(self.out)
             return
         self.manifest = plan_experts(self.config, list(self.pairs.values()), self.out)
@@ -210,7 +209,7 @@ class ExpertTraining:
         session = {"experts_trained": [], "started": time.time()}
         while pending:
             group = pending[:together]
-            if (out / STOP_FILE).exists():
+            if (out / STOP).exists():
                 return self._stopped(session)
             remaining = cfg.max_minutes - (time.monotonic() - started) / 60 if cfg.max_minutes else 0
             if cfg.max_minutes and remaining <= 0:
@@ -252,11 +251,11 @@ class ExpertTraining:
         from engine.tune.run import run_tuning
 
         folder = expert.folder(self.out)
-        resume = self.resume and (folder / "checkpoint" / "state.pt").exists()
+        resume = self.resume and (folder / CHECKPOINT / "state.pt").exists()
         if not resume:
             self._write_facts(expert)
         sub = replace(config, data=str(folder / "facts.jsonl"), output_dir=str(folder))
-        return run_tuning(sub, resume=resume, events=log, stop_file=self.out / STOP_FILE)
+        return run_tuning(sub, resume=resume, events=log, stop_file=self.out / STOP)
 
     def _write_facts(self, expert: ExpertRecord) -> None:
         """The facts an expert is trained on, in its folder (what routing and export read later)."""
@@ -271,7 +270,7 @@ class ExpertTraining:
 
         members = {e.name: list(e.fact_ids) for e in group}
         folder = self.out / GROUPS / group[0].name
-        resume = self.resume and (folder / "checkpoint" / "state.pt").exists() and same_group(folder, members)
+        resume = self.resume and (folder / CHECKPOINT / "state.pt").exists() and same_group(folder, members)
         if not resume:
             _clear_run(folder)
             folder.mkdir(parents=True)
@@ -282,7 +281,7 @@ class ExpertTraining:
         sub = replace(config, data=str(folder / "facts.jsonl"), output_dir=str(folder),
                       batch_size=config.batch_size * len(group))  # each expert's share of a step as when alone
         job = ExpertBatchRecipe(sub, members, {e.name: e.folder(self.out) for e in group}, log, resume=resume,
-                                stop_file=self.out / STOP_FILE)
+                                stop_file=self.out / STOP)
         return run_tuning(sub, resume=resume, events=log, job=job)
 
     def _stopped(self, session: dict) -> dict[str, Any]:
@@ -329,7 +328,7 @@ def update_experts(run_dir: Path, pairs: list[QAPair]) -> dict[str, list]:
     leave their expert (retrained). Returns what changed; `engram tune --resume RUN` then trains only
     the experts marked pending."""
     run_dir = Path(run_dir)
-    config = TuneConfig.load(run_dir / "config.json")
+    config = TuneConfig.load(run_dir / CONFIG)
     manifest = ExpertSet.load(run_dir)
     old = {p.id: p for p in D.load_pairs(config.data)}
     new = {p.id: p for p in pairs}
@@ -364,9 +363,9 @@ def update_experts(run_dir: Path, pairs: list[QAPair]) -> dict[str, list]:
         manifest.history.append({"generation": generation, "added": len(added), "time": time.time()})
     kept = list(new)
     save_vectors(run_dir, kept, np.stack([vectors[i] for i in kept]))
-    data = run_dir / "data.jsonl"  # the run's own copy: the file it was first given is not rewritten
+    data = run_dir / DATA  # the run's own copy: the file it was first given is not rewritten
     D.write_run_data(list(new.values()), data)
-    replace(config, data=str(data)).save(run_dir / "config.json")
+    replace(config, data=str(data)).save(run_dir / CONFIG)
     manifest.save(run_dir)
     return {"changed": changed, "removed": removed, "added": [p.id for p in added],
             "retrain": sorted(touched), "new_experts": created}

@@ -20,8 +20,8 @@ from engine.mome.off_topic import OFF_TOPIC_PROMPTS
 from engine.mome.router import Route
 from engine.qa.chat_format import request_kind
 from engine.tune.config import TuneConfig
+from engine.tune.run_folder import CONFIG, EXPORTED_EXPERTS as EXPORTED
 
-EXPORTED = "experts-gguf.json"
 
 
 def question_of(messages: list[dict[str, str]]) -> str:
@@ -41,7 +41,7 @@ class ExpertRouting:
         self.manifest = ExpertSet.load(self.run_dir)
         if not self.manifest.trained():
             raise EngramError(f"{self.run_dir} has no trained memory experts yet")
-        self.config = TuneConfig.load(self.run_dir / "config.json")
+        self.config = TuneConfig.load(self.run_dir / CONFIG)
         self.embedder = embedder or BaseEmbedder(self.config)
         facts = expert_facts(self.run_dir, self.manifest)
         self.router = build_router(self.run_dir, self.manifest, off_topic_vectors=self.embedder(OFF_TOPIC_PROMPTS),
@@ -114,7 +114,7 @@ def export_experts(run_dir: str | Path, out_dir: str | Path, quant: str = "f16")
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     manifest = ExpertSet.load(run_dir)
-    config = TuneConfig.load(run_dir / "config.json")
+    config = TuneConfig.load(run_dir / CONFIG)
     folder = hf_folder_for(resolve_model(config.model))
     base = yield from export_model(folder, None, out_dir, [quant], "", name="base")
     result = ExportedExperts(base.files[quant])

@@ -26,7 +26,7 @@ import numpy as np
 from engine.qa.phrasing import singular
 
 WORD = re.compile(r"[a-z0-9]+")
-LEXICAL_WEIGHT = 2.0  # bench/bench_mome_router.py: top-1 79.6% (embeddings alone) → see docs/benchmarks.md
+LEXICAL_WEIGHT = 2.0  # names and ids the embeddings blur settle the route (docs/benchmarks.md, router accuracy)
 
 
 def words(text: str) -> set[str]:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from engine.db import Database
 from engine.errors import EngramError
-from engine.mome.experts import MANIFEST, update_experts
+from engine.mome.experts import update_experts
 from engine.project import ProjectStore
 from engine.qa.stale import StaleFact, find_stale_facts, refresh_stale_facts
 from engine.tune.data import load_pairs
 from engine.tune.prepare import TRAIN_WHERE
+from engine.tune.run_folder import RunFolder
 
 
 @dataclass
@@ -29,21 +30,17 @@ class MemoryUpdate:
                 f"{len(self.removed)} removed fact(s); experts to train: {', '.join(self.to_train) or 'none'}")
 
 
-def is_experts_run(run: Path) -> bool:
-    return (Path(run) / MANIFEST).is_file()
-
-
 def plan_memory_update(store: ProjectStore, db: Database, run: Path) -> MemoryUpdate:
     """Bring the run's facts up to date with the project and the database (read-only); the training
     itself is a resume of the run (`engram tune --resume` or the Tune page), which trains only the
     experts left pending here. The run's pairs that are still approved stay; pairs approved after its
     newest one join (older unapproved ones were left out of the run on purpose, e.g. by --max-pairs)."""
     run = Path(run)
-    if not is_experts_run(run):
+    if not RunFolder(run).is_experts:
         raise EngramError(f"{run} is not a memory-experts run (incremental updates need the experts method)")
     stale = find_stale_facts(store, db)
     refresh_stale_facts(store, stale)
-    trained = [p.id for p in load_pairs(run / "data.jsonl")]
+    trained = [p.id for p in load_pairs(RunFolder(run).data)]
     newest = max(trained, default=0)
     marks = ",".join("?" * len(trained)) or "NULL"
     pairs = store.pairs(f"{TRAIN_WHERE} AND (id IN ({marks}) OR id > ?)", [*trained, newest])

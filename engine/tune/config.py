@@ -40,8 +40,7 @@ class TuneConfig:
     target_modules: str = _help("Layers that get adapters: 'all-linear' or comma-separated names", "all-linear")
     lora_layers: int = _help("Adapters on the top N transformer layers only (0: every layer); the layers below "
                              "run once per fact, not once per step", 10)
-    # 1e-3 with clipping: 2e-3 was 10% fewer steps on 100 template facts but stalled or diverged on row
-    # facts (100 in one adapter, 50 in one expert), where 1e-3 converged (docs/benchmarks.md)
+    # 1e-3 with clipping: 2e-3 stalled or diverged on row facts where 1e-3 converged (bench/results/mome-scaling)
     learning_rate: float = _help("AdamW learning rate (constant after warm-up in memory mode)", 1e-3)
     warmup_steps: int = _help("Steps of linear learning-rate warm-up", 5)
     weight_decay: float = _help("AdamW weight decay", 0.0)
@@ -115,8 +114,8 @@ class TuneConfig:
 
     @property
     def regularization_in_effect(self) -> str:
-        """What 'auto' means for this run: KL for one adapter (19% -> 85% of the base model's general
-        ability at the same recall), none for memory experts (their router already keeps 96%)."""
+        """What 'auto' means for this run: KL for one adapter, none for memory experts, whose router
+        already keeps the base model's general ability (docs/benchmarks.md, "Staying an assistant")."""
         if self.regularization != "auto":
             return self.regularization
         return "none" if self.method == "experts" else "kl"

@@ -57,21 +57,16 @@ def pick_device(requested: str = "auto", precision: str = "auto") -> DevicePlan:
 
 
 def default_batch_size(device: str) -> int:
-    """Examples per step when the config leaves it to the device (batch_size 0). On a CPU a step costs
-    about in proportion to its examples, so more, smaller steps memorize sooner (bench/
-    bench_memory_tuning.py, 100 facts on 2 cores: batch 4 → 100% recall in 283 s, batch 10 → 344 s;
-    a 20-fact expert: 191 s vs 322 s). On a GPU a batch of 10 costs about what a batch of 4 does, so
-    the bigger batch needs fewer steps (H100: 100 facts in 83 s at batch 10)."""
+    """Examples per step when the config leaves it to the device (batch_size 0): on a CPU a step costs
+    in proportion to its examples, so more, smaller steps memorize sooner; on a GPU a batch of 10 costs
+    about what 4 do (bench/results/memory-tuning/HISTORY.md)."""
     return 4 if device == "cpu" else 10
 
 
 def default_experts_at_once(device: str) -> int:
     """Memory experts trained together in one batch when the config leaves it to the device
-    (experts_at_once 0): one at a time everywhere. On a CPU a step costs in proportion to its examples,
-    so grouping saves nothing. On a GPU it was expected to (a small model's step is bound by kernel
-    launches), but on an H100 40 facts in 4 experts took 141 s together and 131 s one at a time: peft's
-    mixed-adapter forward runs each adapter's rows separately in every LoRA layer, so a group's step
-    cost about 4 single steps (1.3 s vs 0.3 s, profiled; docs/benchmarks.md). Grouping stays a choice."""
+    (experts_at_once 0): one at a time everywhere, because peft's mixed-adapter forward makes a group's
+    step cost as much as its experts' single steps, on a CPU and on a GPU (docs/benchmarks.md)."""
     return 1
 
 

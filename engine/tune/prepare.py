@@ -14,7 +14,7 @@ from engine.paths import user_data_dir
 from engine.project import ProjectStore
 from engine.tune.config import TuneConfig
 from engine.tune.data import write_run_data
-from engine.tune.events import read_events
+from engine.tune.run_folder import FACT_SCORES, RunFolder
 
 TRAIN_WHERE = "status = 'approved' AND split = 'train'"
 
@@ -72,43 +72,34 @@ def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | N
         raise EngramError("No approved training pairs in this project: generate and approve some first")
     folder = Path(run_dir) if run_dir else new_run_dir(store)
     folder.mkdir(parents=True, exist_ok=True)
-    write_run_data(pairs, folder / "data.jsonl")
+    run = RunFolder(folder)
+    write_run_data(pairs, run.data)
     source = store.source_db
     if source is not None and source.exists():
         save_grounding(store, source, folder)
-    config = replace(config, data=str(folder / "data.jsonl"), output_dir=str(folder),
+    config = replace(config, data=str(run.data), output_dir=str(folder),
                      database_name=source.stem if source else config.database_name,
                      dialect=detect_kind(source) if source and source.exists() else config.dialect)
-    config.save(folder / "config.json")
+    config.save(run.config)
     run_id = store.add_run(folder.name, config.method, json.loads(config.to_json()), folder=str(folder))
     return config, run_id
-
-
-def run_pairs(store: ProjectStore, run_dir: str | Path, paraphrases: bool = False,
-              limit: int | None = None) -> list:
-    """The project's pairs a run trained on (or their held-out paraphrases)."""
-    from engine.tune.data import load_pairs
-
-    ids = [p.id for p in load_pairs(Path(run_dir) / "data.jsonl")]
-    column = "paraphrase_of" if paraphrases else "id"
-    return store.pairs(f"{column} IN ({','.join('?' * len(ids))})", ids, limit=limit)
 
 
 def record_run(store: ProjectStore, run_id: int, run_dir: str | Path) -> dict[str, Any]:
     """Copy a run's outcome (status, summary, per-fact scores, adapter path) into the project."""
     folder = Path(run_dir)
-    events = read_events(folder / "events.jsonl")
-    final = next((e for e in reversed(events) if e.get("event") in ("finished", "stopped", "failed")), None)
+    run = RunFolder(folder)
+    final = run.final_event()
     status = final["event"] if final else "failed"
     store.update_run(run_id, status=status, summary=final or {"reason": "no events"}, finished=True)
     # a memory-experts run keeps one score file per expert
-    paths = [folder / "fact_scores.json", *sorted(folder.glob("experts/*/fact_scores.json"))]
+    paths = [run.fact_scores, *sorted(folder.glob(f"experts/*/{FACT_SCORES}"))]
     scores = {k: v for path in paths if path.exists() for k, v in json.loads(path.read_text()).items()}
     if scores:
         known = set(store.pair_ids())
         store.set_fact_scores(run_id, [(int(k), v["loss"], v["recalled"]) for k, v in scores.items()
                                        if int(k) in known])
-    adapter = folder / "adapter"
+    adapter = run.adapter
     if adapter.is_dir() and not any(a["path"] == str(adapter) for a in store.artifacts(run_id)):
         store.add_artifact("adapter", str(adapter), run_id=run_id)
     return final or {}

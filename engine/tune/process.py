@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.tune.events import crash_event, parse_event_line
-from engine.tune.recipe import STOP_FILE
+from engine.tune.run_folder import FINAL_EVENTS, RunFolder
 
-FINAL_EVENTS = ("finished", "stopped", "failed")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def child_command(config_path: str | Path, resume: bool = False, launcher: list[str] | None = None) -> list[str]:
@@ -29,10 +29,18 @@ def child_command(config_path: str | Path, resume: bool = False, launcher: list[
     return command + ["--config", str(config_path)] + (["--resume"] if resume else [])
 
 
+def child_environment(base: dict[str, str]) -> dict[str, str]:
+    """The child's environment: unbuffered events, no tokenizer threads fighting the training's, and
+    this checkout importable (a source run has no installed package)."""
+    return {**base, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), base.get("PYTHONPATH")]))}
+
+
 class TuneProcess:
     def __init__(self, config_path: str | Path, resume: bool = False, launcher: list[str] | None = None) -> None:
         self.config_path = Path(config_path)
         self.run_dir = self.config_path.parent
+        self.folder = RunFolder(self.run_dir)
         self.resume = resume
         self.command = child_command(self.config_path, resume, launcher)
         self.proc: subprocess.Popen | None = None
@@ -40,15 +48,10 @@ class TuneProcess:
 
     def start(self) -> "TuneProcess":
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        stop = self.run_dir / STOP_FILE
-        if stop.exists():
-            stop.unlink()
-        root = Path(__file__).resolve().parents[2]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-        self._stderr = open(self.run_dir / "stderr.log", "ab")
+        self.folder.clear_stop()
+        self._stderr = open(self.folder.stderr_log, "ab")
         self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-                                     bufsize=1, env=env)
+                                     bufsize=1, env=child_environment(dict(os.environ)))
         return self
 
     def events(self) -> Iterator[dict[str, Any]]:
@@ -69,7 +72,7 @@ class TuneProcess:
 
     def stop(self) -> None:
         """Ask for a clean stop: the run saves a checkpoint and exits at the end of its current step."""
-        (self.run_dir / STOP_FILE).write_text("stop requested\n")
+        self.folder.request_stop()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -49,9 +49,8 @@ from engine.tune.frozen_layers import FrozenLayers
 from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
 from engine.models.locate import resolve_model
 from engine.tune.regularization import GENERAL_PROMPTS
+from engine.tune.run_folder import ADAPTER, CHECKPOINT, EVENTS, FACT_SCORES, STOP
 
-STOP_FILE = "STOP"
-CHECKPOINT = "checkpoint"
 # the run diverged when its mean fact loss is above both of these, relative to the best epoch's mean
 DIVERGED_RATIO = 4.0
 DIVERGED_MARGIN = 1.0
@@ -161,7 +160,7 @@ class MemoryTuningRecipe:
         on_cpu = self.plan.device == "cpu"
         self.accelerator = Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu else self.plan.mixed_precision)
         self.main = self.accelerator.is_main_process
-        self.events = self._events or EventLog(self.out / "events.jsonl", enabled=self.main)
+        self.events = self._events or EventLog(self.out / EVENTS, enabled=self.main)
         self.events.enabled = self.main
         torch.manual_seed(cfg.seed)
         # 2) model and tokenizer (a GGUF is converted to a cached HF folder once)
@@ -498,11 +497,10 @@ class MemoryTuningRecipe:
                                "recalled": dict(self.recalled), "missed": set(self.missed)}
 
     def _watch_divergence(self, mean_loss: float) -> bool:
-        """At a constant learning rate a memory run can blow up late: 100 row facts in one rank-32
-        adapter at lr 2e-3 went from 43% memorized to none at step 775, gradient clipping or not
-        (docs/benchmarks.md). Keep the adapter and optimizer that began the epoch with the lowest mean
-        fact loss; when the mean jumps far above it, go back there with half the learning rate instead
-        of losing the run. True when it rolled back."""
+        """At a constant learning rate a memory run can blow up late (bench/results/mome-scaling). Keep
+        the adapter and optimizer that began the epoch with the lowest mean fact loss; when the mean
+        jumps far above it, go back there with half the learning rate instead of losing the run. True
+        when it rolled back."""
         cfg = self.config
         start, self.pass_start = self.pass_start, None
         if not self._watches_divergence() or math.isinf(mean_loss):
@@ -521,15 +519,12 @@ class MemoryTuningRecipe:
         return False
 
     def _watch_plateau(self, mean_loss: float, memorized: int) -> bool:
-        """A memory run first sits on a plateau (mean fact loss 0.3-0.6, next to nothing recalled), then
-        memorizes within a few dozen steps; how long the plateau lasts is luck as much as the facts: 50
-        customer segments in one expert were still on it after 941 steps with seed 0 and done at step 333
-        with seed 1 (docs/benchmarks.md). After `restart_after_plateau` passes without the mean falling
-        10% below its best (twice as many after each restart), start the adapter again from the next
-        seed: the steps since are lost, an endless run is not. A run that has once had half its facts
-        below the threshold is past that plateau: its last facts come and go for a while (50 e-mails
-        held 40-49 of 50 for 20 passes at a mean of 0.004-0.03), and a restart would throw them all
-        away. True when it restarted."""
+        """A memory run first sits on a plateau (next to nothing recalled), then memorizes within a few
+        dozen steps; how long the plateau lasts is luck as much as the facts (bench/results/mome-scaling).
+        After `restart_after_plateau` passes without the mean falling 10% below its best (twice as many
+        after each restart), start the adapter again from the next seed: the steps since are lost, an
+        endless run is not. A run that once had half its facts below the threshold is past the plateau
+        (its last facts come and go for a while) and is never restarted. True when it restarted."""
         cfg, plateau = self.config, self.plateau
         if cfg.method != "memory" or not cfg.restart_after_plateau or math.isinf(mean_loss):
             return False
@@ -669,7 +664,7 @@ class MemoryTuningRecipe:
                 pass
 
     def _check_stop(self) -> None:
-        stop = self.stop_requested or (self.out / STOP_FILE).exists() or \
+        stop = self.stop_requested or (self.out / STOP).exists() or \
             (self.outer_stop_file is not None and self.outer_stop_file.exists())
         if self.accelerator.num_processes > 1:
             flag = torch.tensor([1.0 if stop else 0.0], device=self.accelerator.device)
@@ -748,7 +743,7 @@ class MemoryTuningRecipe:
         self.settle_scale = state.get("settle_scale", 1.0)
         self.plateau = {**self.plateau, **state.get("plateau", {})}  # older checkpoints lack "most" or all
         self.elapsed_before = state["elapsed"]
-        stop_file = self.out / STOP_FILE
+        stop_file = self.out / STOP
         if stop_file.exists():
             stop_file.unlink()
 
@@ -756,13 +751,13 @@ class MemoryTuningRecipe:
         import json
 
         self._barrier()
-        adapter = self.out / "adapter"
+        adapter = self.out / ADAPTER
         if self.main:
             self.accelerator.unwrap_model(self.model).save_pretrained(adapter)
             self.tokenizer.save_pretrained(adapter)
             scores = {str(fid): {"loss": None if math.isinf(v) else v, "recalled": self.recalled.get(fid)}
                       for fid, v in self.fact_loss.items()}
-            (self.out / "fact_scores.json").write_text(json.dumps(scores, indent=1))
+            (self.out / FACT_SCORES).write_text(json.dumps(scores, indent=1))
         return adapter
 
     def _finish(self, reason: str) -> dict[str, Any]:

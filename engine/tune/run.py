@@ -14,6 +14,7 @@ import torch
 from engine.errors import EngramError
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
+from engine.tune.run_folder import CONFIG, EVENTS
 
 OOM_ADVICE = ("out of memory: lower batch_size or max_seq_len (memory experts: experts_at_once), use a "
               "smaller model, or (on CUDA) set load_in_4bit")
@@ -52,8 +53,8 @@ def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
-        config.save(out / "config.json")
-    log = events or EventLog(out / "events.jsonl")
+        config.save(out / CONFIG)
+    log = events or EventLog(out / EVENTS)
     job = job or _job_for(config, log, resume, stop_file)
     try:
         job.setup()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QSplitter, QTableView, QTextBrowser, QVBoxLayout, QWidget)
 
 from engine.models.locate import BUNDLED_NAME
+from engine.tune.run_folder import RunFolder
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.result_model import ResultModel
@@ -160,8 +161,7 @@ class ChatPage(QWidget):
         store = self.state.store
         if store is not None:
             for run in reversed(store.runs()):
-                folder = Path(run["folder"]) if run["folder"] else None
-                if folder and ((folder / "adapter").is_dir() or (folder / "experts.json").is_file()):
+                if run["folder"] and RunFolder.of(run["folder"]).is_trained:
                     self.run_choice.addItem(f"{run['name']} ({run['status']})", run["folder"])
             for artifact in reversed(store.artifacts()):
                 if artifact["kind"] == "gguf" and Path(artifact["path"]).exists():
@@ -187,96 +187,49 @@ class ChatPage(QWidget):
 
     # -- export --------------------------------------------------------------------------------------
     def export(self) -> None:
-        from engine.export.gguf_export import export_model, run_steps
-        from engine.export.parity import check_parity, run_reference_recall
-        from engine.models.locate import resolve_model
-        from engine.sqlgen.grounding import copy_grounding, run_context
-        from engine.tune.config import TuneConfig
-        from engine.tune.data import load_pairs
-        from engine.tune.model_loading import hf_folder_for
+        from engine.workflows.export import export_run
 
         folder = self.run_choice.currentData()
         quants = [q for q, box in self.quant_boxes.items() if box.isChecked()]
         if not folder or not quants:
             show_error(self, "Nothing to export", "Choose a finished run and at least one quantization.")
             return
-        run = Path(folder)
-        if (run / "experts.json").is_file():
-            return self._export_experts(run, quants[0])
+        if RunFolder.of(folder).is_experts:
+            quants = quants[:1]  # one base model for every expert: the first quantization ticked
+        store = self.state.store
 
         def work(report, token):
-            config = TuneConfig.load(run / "config.json")
-            context = run_context(config)
-            gen = export_model(hf_folder_for(resolve_model(config.model)), run / "adapter", run / "export", quants,
-                               context.system_prompt("sql"), name=config.database_name, cancel=token)
-            result = run_steps(gen, lambda number, step: report(number, len(quants) + 4))
-            parity = check_parity(result.files, load_pairs(config.data), context, run_reference_recall(run), token)
-            copy_grounding(run, run / "export")
-            return result, parity
+            # the last steps (the recall check, the experts' adapters) may not know their total yet
+            return export_run(folder, quants, store=store, cancel=token,
+                              progress=lambda step: report(step.done, step.total or step.done + 1))
 
         job = Job("Exporting", work, self)
+        job.progress.connect(lambda d, t: (self.export_progress.setRange(0, t), self.export_progress.setValue(d)))
+        job.succeeded.connect(lambda _: self.export_progress.setValue(self.export_progress.maximum()))
         job.succeeded.connect(self._exported)
         job.cancelled.connect(lambda: self.export_status.setText("Export cancelled; no partial files were kept."))
-        self._start_export(job, "Exporting…")
-
-    def _start_export(self, job: Job, status: str) -> None:
-        """Progress bar, errors and buttons of an export job (the caller connects its result)."""
-        job.progress.connect(lambda d, t: (self.export_progress.setRange(0, t), self.export_progress.setValue(d)))
-        # the last steps (the recall check) report no count: a finished export fills the bar
-        job.succeeded.connect(lambda _: self.export_progress.setValue(self.export_progress.maximum()))
         job.failed.connect(lambda message, details: show_error(self, "Export failed", message, details))
         job.ended.connect(lambda: (self.export_button.setEnabled(True), self.export_cancel.setEnabled(False)))
         self.export_button.setEnabled(False)
         self.export_cancel.setEnabled(True)
-        self.export_status.setText(status)
+        self.export_status.setText("Exporting memory experts…" if RunFolder.of(folder).is_experts else "Exporting…")
         self.export_job = job.start()
 
-    def _export_experts(self, run: Path, quant: str) -> None:
-        """A memory-experts run: base GGUF + one LoRA GGUF per expert, recall checked with routing."""
-        from engine.export.gguf_export import run_steps
-        from engine.mome.inference import LlamaExperts, experts_recall, export_experts
-        from engine.sqlgen.grounding import copy_grounding, run_context
-        from engine.tune.config import TuneConfig
-        from engine.tune.data import load_pairs
-
-        def work(report, token):
-            config = TuneConfig.load(run / "config.json")
-            # report() also raises once the job is cancelled; how many steps remain only the exporter knows
-            exported = run_steps(export_experts(run, run / "export", quant=quant),
-                                 lambda number, step: report(number, number + 1))
-            with LlamaExperts(run, exported) as chat:
-                recall, _ = experts_recall(chat, load_pairs(config.data), run_context(config), cancel=token)
-            copy_grounding(run, run / "export")
-            return exported, recall
-
-        def done(value) -> None:
-            exported, recall = value
-            manifest = run / "export" / "experts-gguf.json"
-            if self.state.store is not None:
-                self.state.store.add_artifact("experts", str(manifest), meta={"quant": quant, "recall": recall})
-            self.export_status.setText(f"Base model and {len(exported.adapters)} expert adapters exported to "
-                                       f"{run / 'export'}\nrecall through llama.cpp with routing: {recall:.0%}")
-            self.state.runs_changed.emit()
-            self.add_model(EXPERTS_PREFIX + str(manifest), f"{run.name} (memory experts)")
-
-        job = Job("Exporting experts", work, self)
-        job.succeeded.connect(done)
-        self._start_export(job, "Exporting memory experts…")
-
-    def _exported(self, value) -> None:
-        result, parity = value
-        store = self.state.store
-        lines = []
-        for label, path in result.files.items():
-            if store is not None:
-                store.add_artifact("gguf", str(path), meta={"quant": label, "recall": parity.recall[label]})
-            lost = "  — FAILED: facts lost in export" if label in parity.dropped() else ""
-            lines.append(f"{Path(path).name}: recall through llama.cpp {parity.recall[label]:.0%}{lost}")
-        reference = "unknown" if parity.reference_recall is None else f"{parity.reference_recall:.0%}"
-        self.export_status.setText("\n".join(lines) + f"\n(transformers recall: {reference})")
+    def _exported(self, done) -> None:
+        if done.experts:
+            quant, recall = next(iter(done.recall.items()))
+            self.export_status.setText(f"Base model and {len(done.expert_adapters)} expert adapters exported to "
+                                       f"{done.out}\nrecall through llama.cpp with routing: {recall:.0%}")
+            self.add_model(EXPERTS_PREFIX + str(done.manifest), f"{done.run.name} (memory experts)")
+        else:
+            lines = [f"{path.name}: recall through llama.cpp {done.recall[quant]:.0%}"
+                     + ("  — FAILED: facts lost in export" if quant in done.lost else "")
+                     for quant, path in done.files.items()]
+            reference = "unknown" if done.reference_recall is None else f"{done.reference_recall:.0%}"
+            self.export_status.setText("\n".join(lines) + f"\n(transformers recall: {reference})")
+            if done.files:
+                self.add_model(str(min(done.files.values(), key=lambda p: p.stat().st_size)))
         self.state.runs_changed.emit()
-        if result.files:
-            self.add_model(str(min(result.files.values(), key=lambda p: p.stat().st_size)))
 
     # -- chat / agent ------------------------------------------------------------------------------
     def _model(self, spec: str):
@@ -329,24 +282,21 @@ class ChatPage(QWidget):
 
     def _agent_job(self, spec: str, text: str, view: Transcript) -> Job:
         from engine.chat.sql_agent import run_agent
-        from engine.qa.chat_format import PromptContext
-        from engine.sqlgen.answer import AnswerSettings, default_k
-        from engine.sqlgen.grounding import EXAMPLES_WHERE, grounding_for
+        from engine.workflows.answering import AnswerOptions, project_examples, sql_context
 
         db = self.state.db
         model_path = spec[len(EXPERTS_PREFIX):] if spec.startswith(EXPERTS_PREFIX) else spec
         # the schema and, as examples, the open project's approved SQL pairs (else those of the model's run)
-        store = self.state.store
-        pairs = store.pairs(EXAMPLES_WHERE) if store else None
-        key = (str(db.path), model_path, tuple((p.id, p.question, p.answer) for p in pairs or ()))
-        groundings = self._groundings
+        pairs = project_examples(self.state.store)
+        key = (str(db.path), model_path, tuple((p.id, p.question, p.answer) for p in pairs))
+        contexts = self._groundings
+        options = AnswerOptions()
 
         def work(report, token):
-            if key not in groundings:  # the card and the example index, built once per database, model and pairs
-                groundings.clear()
-                groundings[key] = grounding_for(db, model_path, pairs or None)
-            context = PromptContext(Path(db.path).stem, db.dialect, groundings[key])
-            yield from run_agent(self._model(spec), db, text, context, AnswerSettings(k=default_k()), cancel=token)
+            if key not in contexts:  # the card and the example index, built once per database, model and pairs
+                contexts.clear()
+                contexts[key] = sql_context(db, model_path, pairs, options)
+            yield from run_agent(self._model(spec), db, text, contexts[key], options.settings(), cancel=token)
 
         def show(step) -> None:
             if step.kind == "candidate":  # each candidate query and what running it gave

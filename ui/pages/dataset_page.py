@@ -295,28 +295,18 @@ class DatasetPage(QWidget):
         self._start(job, lambda r: "Generated: " + r.summary().replace("\n", "; "))
 
     def generate_llm(self) -> None:
-        from engine.models.llama_runtime import LlamaChat
-        from engine.qa.llm_generate import LLMGenerationConfig, generate_llm_pairs, llama_completer
+        from engine.workflows.generate import generate_with_llm
 
         db, store = self.state.db, self.state.store
         if db is None:
             return
-        config = LLMGenerationConfig(rounds=self.llm_rounds.value())
+        rounds = self.llm_rounds.value()
 
         def work(report, token):
-            examples = store.pairs("kind = 'sql' AND status != 'rejected' AND validation = 'ok' "
-                                   "AND split = 'train'")
-            accepted = 0
-            with LlamaChat(n_ctx=4096) as chat:
-                for proposal in generate_llm_pairs(db, llama_completer(chat, config), examples, store.pairs(),
-                                                   config, cancel=token):
-                    report(proposal.round + 1, config.rounds)
-                    if proposal.accepted:
-                        store.add_pairs([proposal.to_pair()])
-                        accepted += 1
-            return accepted
+            return generate_with_llm(store, db, rounds=rounds, cancel=token,
+                                     progress=lambda step: report(step.done, step.total))
 
-        self._start(Job("LLM generation", work, self), lambda n: f"The LLM proposed {n} new valid pair(s)")
+        self._start(Job("LLM generation", work, self), lambda done: f"The LLM proposed {done.added} new valid pair(s)")
 
     # -- import / export ------------------------------------------------------------------------------
     def import_pairs(self, path: str | None = None) -> None:

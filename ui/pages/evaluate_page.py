@@ -150,46 +150,32 @@ class EvaluatePage(QWidget):
         self.tuned_choice.addItem(BUNDLED_NAME, "bundled")
 
     def run(self) -> None:
-        from engine.eval.evaluate import evaluate, open_predictor
-        from engine.qa.chat_format import PromptContext
-        from engine.sqlgen.answer import AnswerSettings, default_k
-        from engine.sqlgen.grounding import EXAMPLES_WHERE, grounding_for
+        from engine.workflows.answering import AnswerOptions, project_examples, sql_context
+        from engine.workflows.evaluate import ModelChoice, evaluate_models
+        from engine.workflows.pairs import approved_pairs, latest_run, run_pairs
 
         store, db = self.state.store, self.state.db
         if store is None or db is None:
             return
         choice = self.split.currentText()
         if choice == "latest run's pairs":
-            from engine.tune.prepare import run_pairs
-
-            runs = [r for r in store.runs() if r["folder"] and (Path(r["folder"]) / "data.jsonl").exists()]
-            pairs = run_pairs(store, runs[-1]["folder"], limit=self.limit.value()) if runs else []
+            run = latest_run(store)
+            pairs = run_pairs(store, run, limit=self.limit.value()) if run else []
         else:
-            where = {"train": "split = 'train'", "paraphrase": "split = 'paraphrase'", "eval": "split = 'eval'",
-                     "all": "1 = 1"}[choice]
-            pairs = store.pairs(f"status = 'approved' AND {where}", limit=self.limit.value())
+            pairs = approved_pairs(store, choice, limit=self.limit.value())
         if not pairs:
             show_error(self, "Nothing to evaluate", "Approve some pairs in this split first.")
             return
-        specs = [(self.base_choice.currentData(), "base"), (self.tuned_choice.currentData(), "tuned")]
-        names = [self.base_choice.currentText(), self.tuned_choice.currentText()]
-        examples = store.pairs(EXAMPLES_WHERE)
-        tuned_spec = specs[1][0]
+        models = [ModelChoice(self.base_choice.currentData(), f"base: {self.base_choice.currentText()}"),
+                  ModelChoice(self.tuned_choice.currentData(), f"tuned: {self.tuned_choice.currentText()}")]
+        examples = project_examples(store)
 
         def work(report, token):
             # SQL answered as the agent answers: the schema, the project's examples, candidates and a vote
-            grounding = grounding_for(db, tuned_spec, examples or None)
-            context = PromptContext(Path(db.path).stem, db.dialect, grounding)
-            settings = AnswerSettings(k=default_k())
-            results = []
-            for index, (spec, label) in enumerate(specs):
-                predictor = open_predictor(spec, f"{label}: {names[index]}")
-                try:
-                    results.append(evaluate(predictor, pairs, db, context, cancel=token, answering=settings,
-                                            progress=lambda d, t, i=index: report(i * t + d, 2 * t)))
-                finally:
-                    predictor.close()
-            return results
+            options = AnswerOptions()
+            context = sql_context(db, models[1].spec, examples, options)
+            return evaluate_models(models, pairs, db, context, options.settings(), cancel=token,
+                                   progress=lambda step: report(step.done, step.total))
 
         job = Job("Evaluating", work, self)
         job.progress.connect(lambda d, t: (self.progress.setRange(0, t), self.progress.setValue(d)))

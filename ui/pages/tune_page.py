@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QFileDialog, QFormLa
 
 from engine.tune.config import METHODS, TuneConfig
 from engine.tune.events import describe, duration
+from engine.tune.run_folder import RunFolder
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.state import AppState
@@ -248,7 +249,7 @@ class TunePage(QWidget):
         self._launch(resume=False)
 
     def _launch(self, resume: bool) -> None:
-        self.runner.start(self.run_dir / "config.json", resume=resume)
+        self.runner.start(RunFolder(self.run_dir).config, resume=resume)
         self.start_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.update_button.setEnabled(False)
@@ -303,9 +304,7 @@ class TunePage(QWidget):
             self._enable_update()
 
     def _enable_update(self) -> None:
-        from engine.mome.update import is_experts_run
-
-        self.update_button.setEnabled(self.run_dir is not None and is_experts_run(self.run_dir)
+        self.update_button.setEnabled(self.run_dir is not None and RunFolder(self.run_dir).is_experts
                                       and not self.runner.running and self.update_job is None)
 
     def _reset_view(self) -> None:
@@ -389,8 +388,7 @@ class TunePage(QWidget):
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.resume_button.setEnabled(final.get("event") in ("stopped", "failed") and self.run_dir is not None
-                                      and ((self.run_dir / "checkpoint").exists()
-                                           or (self.run_dir / "experts.json").exists()))
+                                      and RunFolder(self.run_dir).can_resume)
         if self.state.store is not None and self.run_id is not None:
             record_run(self.state.store, self.run_id, self.run_dir)
         self._enable_update()
@@ -414,8 +412,6 @@ class TunePage(QWidget):
 
     def _load_history_item(self, item: QListWidgetItem) -> None:
         """Show a past run's curves from its event log."""
-        from engine.tune.events import read_events
-
         folder = item.data(Qt.ItemDataRole.UserRole)
         if not folder or self.runner.running:
             return
@@ -423,12 +419,14 @@ class TunePage(QWidget):
         store = self.state.store  # a resume or update of this run is recorded under its own id
         self.run_id = next((r["id"] for r in store.runs() if r["folder"] == str(folder)), None) if store else None
         self._reset_view()
-        if (self.run_dir / "config.json").exists():
-            self.show_settings(TuneConfig.load(self.run_dir / "config.json"))
-        for event in read_events(self.run_dir / "events.jsonl"):
+        run = RunFolder(self.run_dir)
+        if run.has_config:
+            self.show_settings(TuneConfig.load(run.config))
+        events = run.events()
+        for event in events:
             self.on_event(event)
         self.redraw()
-        last = read_events(self.run_dir / "events.jsonl")[-1:] or [{}]
+        last = events[-1:] or [{}]
         self.resume_button.setEnabled(last[0].get("event") == "stopped")
         self._enable_update()
 
