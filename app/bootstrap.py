@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_main(["self-test"])
     if argv[1:2] == ["--tune-child"]:  # how a frozen build starts its training child (no `python -m`)
-        from engine.tune.child import main as child_main
+        from engine.workflows.train import main as child_main
 
         return child_main(argv[2:])
     if argv[1:2] == ["--cli"]:  # the command line of a frozen build: `Engram --cli inspect db.sqlite`

@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.paths import DEMO_SQLITE  # noqa: E402
 from engine.mome.experts import ExpertSet  # noqa: E402
-from engine.tune.run_folder import EXPERTS as MANIFEST  # noqa: E402
-from engine.qa.pairs import QAPair  # noqa: E402
+from engine.project.pairs import QAPair  # noqa: E402
 from engine.tune import data as D  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402
 from engine.tune.events import EventLog, read_events  # noqa: E402
-from engine.tune.run import run_tuning  # noqa: E402
+from engine.workflows.train import train as train_run  # noqa: E402
+from engine.tune.run_folder import EXPERTS as MANIFEST  # noqa: E402
 
 LOOKUPS = [  # (table, key column, noun, columns asked about)
     ("customers", "customer_code", "customer", ["email", "city", "segment", "signup_date"]),
@@ -117,7 +117,7 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting, keep: Path 
     started = time.monotonic()
     writer = keep_account(spent_file, spent, started, done)
     try:
-        result = run_tuning(TuneConfig.load(run / "config.json") if resume else config, resume=resume,
+        result = train_run(TuneConfig.load(run / "config.json") if resume else config, resume=resume,
                             events=EventLog(log, stream=None))
     finally:
         done.set()

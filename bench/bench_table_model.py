@@ -23,8 +23,8 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication, QTableView
 
     from engine.project import ProjectStore
+    from engine.project.pairs import QAPair
     from engine.qa.curation import Curator, PairFilter
-    from engine.qa.pairs import QAPair
     from ui.pair_model import PairTableModel
 
     app = QApplication.instance() or QApplication([])

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from engine.db import open_database
-from engine.eval.general_set import GENERAL_SET
 from engine.eval.evaluate import EvalReport, compare, evaluate, format_summary, load_benchmark, write_report
+from engine.eval.general_set import GENERAL_SET
 from engine.eval.metrics import same_result, score_fact, score_sql
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext
-from engine.qa.pairs import QAPair
 
 
 @pytest.mark.parametrize("prediction, correct, error, normalized", [

@@ -16,8 +16,8 @@ from engine.export.gguf_export import ExportError, export_model, source_gguf
 from engine.export.parity import check_parity, gguf_recall
 import engine.models.llama_runtime as llama_runtime
 from engine.models.llama_runtime import LlamaChat, ModelLoadError, Sampling
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, extract_sql
-from engine.qa.pairs import QAPair
 from engine.sqlgen.answer import AnswerSettings
 from engine.sqlgen.grounding import SqlGrounding, run_context
 from engine.tune import data as D
@@ -262,7 +262,8 @@ def test_export_can_be_cancelled(tmp_path, tiny_model_dir):
 
 
 def test_eval_tuned_vs_base_through_llama_cpp_and_transformers(tuned, demo_sqlite, tiny_model_dir, tmp_path):
-    from engine.eval.evaluate import LlamaPredictor, TransformersPredictor, evaluate
+    from engine.eval.evaluate import TransformersPredictor, evaluate
+    from engine.workflows.evaluate import LlamaPredictor
 
     folder, config, exported, _ = tuned
     pairs = D.load_pairs(config.data)

@@ -15,10 +15,10 @@ from engine.db import open_database
 from engine.errors import EngramError
 from engine.eval.evaluate import evaluate, format_summary
 from engine.project import ProjectStore
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext
 from engine.qa.generate import generate_template_pairs
 from engine.qa.heldout import CONSTRUCTS, EVALS_DIR, HeldOutIndex, heldout_pairs, load_heldout
-from engine.qa.pairs import QAPair
 from engine.qa.split import add_paraphrases, apply_split
 from engine.tune.config import TuneConfig
 from engine.tune.data import load_pairs

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from engine.project import ProjectStore
+from engine.project.pairs import QAPair
 from engine.project.store import SCHEMA_VERSION, ProjectError
-from engine.qa.pairs import QAPair
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_sigkill_mid_write_loses_no_committed_edit(tmp_path):
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from engine.project import ProjectStore
-        from engine.qa.pairs import QAPair
+        from engine.project.pairs import QAPair
         store = ProjectStore({str(path)!r})
         for i in range(100000):
             store.add_pairs([QAPair(f"question {{i}}", "x" * 2000)])

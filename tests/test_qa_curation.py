@@ -7,8 +7,8 @@ import pytest
 
 from engine.db import open_database
 from engine.project import ProjectStore
+from engine.project.pairs import QAPair
 from engine.qa.curation import Curator, PairFilter
-from engine.qa.pairs import QAPair
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from engine.db import open_database
 from engine.project import ProjectStore
+from engine.project.pairs import QAPair
 from engine.qa.dedupe import canonical_sql, find_duplicates, normalize_question
 from engine.qa.generate import generate_template_pairs
-from engine.qa.pairs import QAPair
 from engine.qa.split import add_paraphrases, apply_split, rule_paraphrase, split_pairs
 
 

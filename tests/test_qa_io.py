@@ -8,9 +8,9 @@ import json
 import pytest
 
 from engine.project import ProjectStore
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext
 from engine.qa.io import PairImportError, read_pairs, write_csv, write_jsonl
-from engine.qa.pairs import QAPair
 
 
 def test_csv_import(tmp_path):

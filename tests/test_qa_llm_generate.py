@@ -9,7 +9,7 @@ from engine.cancel import Cancelled, CancelToken
 from engine.db import open_database
 from engine.qa.llm_generate import (LLMGenerationConfig, build_messages, generate_llm_pairs, llama_completer,
                                     parse_proposals)
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 
 EXAMPLES = [
     QAPair("How many orders are there per channel?", "SELECT channel, COUNT(*) AS n FROM orders GROUP BY channel",

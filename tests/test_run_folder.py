@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from engine.project import ProjectStore
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 from engine.tune.data import write_run_data
 from engine.tune.run_folder import RunFolder
 from engine.workflows.pairs import approved_pairs, latest_run, run_pairs

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from engine.db import open_database
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, messages_for
-from engine.qa.pairs import QAPair
 from engine.sqlgen.answer import AnswerSettings, answer_sql, chat_writer
 from engine.sqlgen.examples import ExampleStore
 from engine.sqlgen.grammar import compile_grammar, sql_grammar

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, messages_for
-from engine.qa.pairs import QAPair
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
 

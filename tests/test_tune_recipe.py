@@ -475,7 +475,7 @@ def test_ddp_two_cpu_processes(tmp_path, tiny_model_dir):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([*launcher, "-m", "engine.tune.child", "--config", str(out / "config.json")],
+    proc = subprocess.run([*launcher, "-m", "engine.workflows.train", "--config", str(out / "config.json")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, "".join(p.read_text() for p in sorted(out.glob("error*.txt"))) or proc.stderr[-3000:]
     events = read_events(out / "events.jsonl")

@@ -206,7 +206,7 @@ def test_light_and_dark_follow_the_os_and_the_view_menu(qtbot, window, tmp_path)
 
 def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir):
     store: ProjectStore = window.state.store
-    from engine.qa.pairs import QAPair
+    from engine.project.pairs import QAPair
 
     store.add_pairs([QAPair(f"What does code X{i} mean?", f"meaning {i}", status="approved") for i in range(8)])
     window.nav.setCurrentRow(2)
@@ -297,7 +297,7 @@ def test_a_past_run_shown_on_the_tune_page_runs_again_as_it_was(window):
 
 def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     """Generate → approve → tune (tiny model) → export → ask the SQL agent → evaluate base vs tuned."""
-    from engine.qa.pairs import QAPair
+    from engine.project.pairs import QAPair
 
     store = window.state.store
     store.add_pairs([QAPair("How many orders are there?", "SELECT COUNT(*) FROM orders", kind="sql",
@@ -354,7 +354,7 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
 def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model_dir):
     """Method 'memory experts': per-expert progress on the Tune page; facts approved later are added
     with "Update memory", which trains only a new expert; the chat names the expert."""
-    from engine.qa.pairs import QAPair
+    from engine.project.pairs import QAPair
     from tiny_model import facts
 
     store = window.state.store
@@ -427,8 +427,8 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
 def test_comparison_model_and_lazy_loading(qtmodeltester, qtbot, tmp_path):
     from PySide6.QtWidgets import QTableView
 
+    from engine.project.pairs import QAPair
     from engine.qa.curation import Curator
-    from engine.qa.pairs import QAPair
     from ui.pages.evaluate_page import ComparisonModel
 
     comparison = ComparisonModel()

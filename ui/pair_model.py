@@ -12,8 +12,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+from engine.project.pairs import QAPair
 from engine.qa.curation import Curator, PairFilter
-from engine.qa.pairs import QAPair
 
 PAGE = 200
 COLUMNS = [("id", "ID"), ("kind", "Kind"), ("question", "Question"), ("answer", "Answer"), ("sql", "SQL"),

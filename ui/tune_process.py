@@ -1,4 +1,4 @@
-"""The training child process seen from Qt: `python -m engine.tune.child` under a QProcess, its
+"""The training child process seen from Qt: `python -m engine.workflows.train` under a QProcess, its
 JSON-lines stdout turned into `event` signals. QProcess never blocks the event loop, and a crash or
 out-of-memory in the child ends the child, not the window."""
 

@@ -21,9 +21,8 @@ from engine.db import Database
 from engine.errors import EngramError
 from engine.eval.general_set import GENERAL_SET
 from engine.eval.metrics import score_fact, score_sql
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, extract_sql, messages_for
-from engine.qa.pairs import QAPair
-from engine.tune.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from engine.sqlgen.answer import AnswerSettings
@@ -36,31 +35,6 @@ class Predictor(Protocol):
     name: str
 
     def predict(self, messages: list[dict[str, str]], max_tokens: int) -> str: ...
-
-
-class LlamaPredictor:
-    """A GGUF model (optionally with a GGUF LoRA), or an exported memory-experts folder, answering
-    greedily through llama.cpp."""
-
-    def __init__(self, model: str | None, lora: str | None = None, name: str | None = None) -> None:
-        from engine.mome.inference import open_chat
-
-        self.chat = open_chat(model, n_ctx=4096, lora=lora)
-        self.name = name or self.chat.source.name
-
-    def predict(self, messages, max_tokens):
-        from engine.models.llama_runtime import Sampling
-
-        return self.chat.complete(messages, Sampling(temperature=0.0, max_tokens=max_tokens))
-
-    def writer(self):
-        """SQL candidates through llama.cpp, grammar-constrained (engine/sqlgen/answer.py)."""
-        from engine.sqlgen.answer import chat_writer
-
-        return chat_writer(self.chat)
-
-    def close(self) -> None:
-        self.chat.close()
 
 
 def greedy_reply(model, tokenizer, messages: list[dict[str, str]], max_tokens: int, sampling=None) -> str:
@@ -118,41 +92,6 @@ class TransformersPredictor:
 
     def close(self) -> None:
         pass
-
-
-def model_kind(spec: str | None) -> str:
-    """What a model the user named is: 'bundled', 'adapter' (a run's adapter folder), 'experts-run' (a
-    memory-experts run folder), 'experts-export' (its exported folder or experts-gguf.json) or 'gguf'."""
-    if not spec or spec == "bundled":
-        return "bundled"
-    path = Path(spec)
-    if path.is_dir() and (path / "adapter_config.json").is_file():
-        return "adapter"
-    if path.is_dir() and RunFolder(path).is_experts:
-        return "experts-run"
-    from engine.mome.inference import is_experts_export
-
-    return "experts-export" if is_experts_export(path) else "gguf"
-
-
-def open_predictor(spec: str | None, name: str) -> Predictor:
-    """The model the user picked, ready to evaluate: 'bundled', a GGUF file or an exported memory-
-    experts folder (llama.cpp); a run's adapter folder or a memory-experts run folder (transformers
-    and peft, the reference before export)."""
-    kind = model_kind(spec)
-    if kind == "experts-run":
-        from engine.mome.inference import TransformersExperts
-
-        return TransformersExperts(Path(spec), name=name)
-    if kind == "adapter":
-        from engine.models.locate import resolve_model
-        from engine.tune.config import TuneConfig
-        from engine.tune.model_loading import hf_folder_for
-
-        path = Path(spec)
-        run_config = TuneConfig.load(RunFolder(path.parent).config)
-        return TransformersPredictor(hf_folder_for(resolve_model(run_config.model)), path, name=name)
-    return LlamaPredictor(spec, name=name)
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typing import Callable
 
 from engine.cancel import CancelToken
 from engine.models.llama_runtime import LlamaChat, Sampling
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, messages_for
-from engine.qa.pairs import QAPair
 
 
 @dataclass

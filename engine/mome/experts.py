@@ -27,7 +27,7 @@ from engine.errors import EngramError
 from engine.mome.expert_batch import MEMBERS, ExpertBatchRecipe, can_train_together, same_group
 from engine.mome.partition import embed_questions, partition
 from engine.mome.router import Router
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
@@ -174,7 +174,7 @@ class _ExpertEvents(EventLog):
 
 
 class ExpertTraining:
-    """The job `run_tuning` runs for method 'experts': partition (once), then train every expert that
+    """The job for method 'experts' (engine/workflows/train.py): partition (once), then train every expert that
     is not trained yet. Resuming continues the expert that was stopped from its checkpoint."""
 
     def __init__(self, config: TuneConfig, events: EventLog, resume: bool = False) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 
 
 @dataclass

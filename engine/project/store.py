@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from engine.errors import EngramError
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 
 SCHEMA_VERSION = 1
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 
 if TYPE_CHECKING:
     from engine.sqlgen.grounding import GroundedPrompt, SqlGrounding

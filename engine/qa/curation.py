@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from engine.db import Database
 from engine.project import ProjectStore
-from engine.qa.pairs import KINDS, SPLITS, STATUSES, VALIDATIONS, QAPair
+from engine.project.pairs import KINDS, SPLITS, STATUSES, VALIDATIONS, QAPair
 from engine.qa.validate import ValidationConfig, validate_sql
 
 _VALIDATION_FIELDS = ("validation", "validation_message", "result_hash", "result_preview")

@@ -19,7 +19,7 @@ import sqlglot
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
 

@@ -18,8 +18,8 @@ from typing import Callable
 from engine.cancel import CancelToken
 from engine.db import Database
 from engine.project import ProjectStore
+from engine.project.pairs import QAPair
 from engine.qa.heldout import heldout_index_for
-from engine.qa.pairs import QAPair
 from engine.qa.phrasing import format_value
 from engine.qa.templates import Intent, TemplateConfig, TemplateGenerator
 from engine.qa.validate import ValidationConfig, validate_sql

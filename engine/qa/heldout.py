@@ -18,8 +18,8 @@ from engine.db import Database
 from engine.db.errors import QueryRejected, SQLSyntaxError
 from engine.db.readonly import parse_read_only
 from engine.errors import EngramError
+from engine.project.pairs import QAPair
 from engine.qa.dedupe import canonical_sql, normalize_question
-from engine.qa.pairs import QAPair
 from engine.qa.validate import ValidationConfig, validate_sql
 
 # The SQL constructs a set must cover, one tag or more per question.

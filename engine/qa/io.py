@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine.errors import EngramError
+from engine.project.pairs import KINDS, SPLITS, STATUSES, QAPair
 from engine.qa.chat_format import PromptContext, messages_for
-from engine.qa.pairs import KINDS, SPLITS, STATUSES, QAPair
 
 IMPORT_FIELDS = ("question", "answer", "kind", "sql", "status", "split", "tables", "intent")
 CSV_EXPORT_FIELDS = ("id", "kind", "question", "answer", "sql", "status", "split", "source", "validation",

@@ -16,10 +16,10 @@ from typing import Callable, Iterator
 
 from engine.cancel import CancelToken
 from engine.db import Database
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import DIALECT_NAMES
 from engine.qa.dedupe import canonical_sql, normalize_question
 from engine.qa.heldout import heldout_index_for
-from engine.qa.pairs import QAPair
 from engine.qa.validate import Validation, ValidationConfig, validate_sql
 
 Complete = Callable[[list[dict[str, str]], int], str]  # (messages, seed) -> model text

@@ -17,11 +17,11 @@ from typing import Iterator
 
 from engine.cancel import CancelToken
 from engine.db import Database
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import DIALECT_NAMES, extract_sql
 from engine.qa.dedupe import normalize_question
 from engine.qa.heldout import heldout_index_for
 from engine.qa.llm_generate import Complete, compact_schema
-from engine.qa.pairs import QAPair
 from engine.qa.validate import ValidationConfig, validate_sql
 
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\d+[.)]|rewording\s*\d*:?|question:?)\s*", re.I)

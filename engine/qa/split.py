@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 
 from engine.project import ProjectStore
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 
 
 def split_pairs(pairs: list[QAPair], eval_fraction: float = 0.2, seed: int = 0,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
+from engine.project.pairs import QAPair
 from engine.qa.dedupe import canonical_sql
-from engine.qa.pairs import QAPair
 from engine.sqlgen.terms import terms
 
 DEFAULT_K = 3

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.db import Database
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 from engine.sqlgen.examples import DEFAULT_K, Example, ExampleStore
 from engine.sqlgen.schema_card import SchemaCard, schema_card
 from engine.sqlgen.table_selection import SCHEMA_BUDGET_CHARS, Embedder, TableSelector

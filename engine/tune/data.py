@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from engine.errors import EngramError
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, messages_for
-from engine.qa.pairs import QAPair
 
 IGNORE = -100
 

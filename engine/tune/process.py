@@ -25,7 +25,7 @@ def child_command(config_path: str | Path, resume: bool = False, launcher: list[
     if launcher is None and getattr(sys, "frozen", False):
         command = [sys.executable, "--tune-child"]
     else:
-        command = [*(launcher or [sys.executable]), "-m", "engine.tune.child"]
+        command = [*(launcher or [sys.executable]), "-m", "engine.workflows.train"]
     return command + ["--config", str(config_path)] + (["--resume"] if resume else [])
 
 

@@ -25,11 +25,10 @@ def _is_oom(error: BaseException) -> bool:
 
 
 def _job_for(config: TuneConfig, log: EventLog, resume: bool, stop_file: Path | None):
-    """The job a config's method runs: memory experts, or the memory-tuning recipe."""
+    """The memory-tuning recipe (memory or instruction tuning); memory experts bring their own job
+    (engine/workflows/train.py)."""
     if config.method == "experts":
-        from engine.mome.experts import ExpertTraining
-
-        return ExpertTraining(config, log, resume=resume)
+        raise EngramError("memory experts train through engine.workflows.train.train, which builds their job")
     from engine.tune.recipe import MemoryTuningRecipe
 
     return MemoryTuningRecipe(config, log, resume=resume, stop_file=stop_file)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from engine.db import Database
 from engine.project import ProjectStore
+from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext
-from engine.qa.pairs import QAPair
 from engine.sqlgen.answer import AnswerSettings
 
 

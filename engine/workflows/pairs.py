@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.project import ProjectStore
-from engine.qa.pairs import QAPair
+from engine.project.pairs import QAPair
 from engine.tune.run_folder import RunFolder
 
 SPLITS = {"train": "split = 'train'", "eval": "split = 'eval'", "paraphrase": "split = 'paraphrase'", "all": "1 = 1"}

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
                                QStyledItemDelegate, QTableView, QToolBar, QVBoxLayout, QWidget)
 
+from engine.project.pairs import KINDS, SPLITS, STATUSES, VALIDATIONS
 from engine.qa.curation import PairFilter
-from engine.qa.pairs import KINDS, SPLITS, STATUSES, VALIDATIONS
 from ui.errors import show_error
 from ui.jobs import Job
 from ui.pair_model import COLUMNS, PairTableModel
