@@ -461,3 +461,35 @@ def test_drag_and_drop_opens_a_database(qtbot, window, demo_duckdb):
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
     assert window.state.db.kind == "duckdb" and window.windowTitle() == "Engram — lumen.duckdb"
+
+
+def test_local_models_are_offered_on_the_tune_and_chat_pages(qtbot, tmp_path, demo_sqlite, monkeypatch):
+    """Models in Ollama's store are listed without typing a path: those Engram cannot train are greyed
+    on the Tune page with the reason, and every GGUF with a chat template can be chatted with."""
+    import json
+
+    from tiny_model import write_gguf
+
+    home = tmp_path / "home"
+    store = home / ".ollama" / "models"
+    for digest, arch, model in (("aaa", "llama", "llama3.2"), ("bbb", "qwen2", "qwen2.5-coder")):
+        write_gguf(store / "blobs" / f"sha256-{digest}", arch=arch)
+        manifest = store / "manifests" / "registry.ollama.ai" / "library" / model / "latest"
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text(json.dumps({"layers": [{"mediaType": "application/vnd.ollama.image.model",
+                                                     "digest": f"sha256:{digest}"}]}))
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("OLLAMA_MODELS", "HF_HOME", "HF_HUB_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: len(win.state.models) == 2, timeout=10_000)
+    tune = win.tune_page.model_choice
+    llama, qwen = tune.findText("llama3.2:latest (ollama)"), tune.findText("qwen2.5-coder:latest (ollama)")
+    assert llama >= 0 and qwen >= 0
+    assert tune.model().item(llama).isEnabled() and not tune.model().item(qwen).isEnabled()
+    assert "qwen2" in tune.itemData(qwen, Qt.ItemDataRole.ToolTipRole)
+    chat = win.chat_page.model_choice
+    assert chat.findText("llama3.2:latest (ollama)") >= 0 and chat.findText("qwen2.5-coder:latest (ollama)") >= 0
+    win.state.close()

@@ -46,3 +46,23 @@ def write_facts(path: Path, n: int) -> list[tuple[str, str]]:
         for i, (q, a) in enumerate(items, 1):
             handle.write(json.dumps({"id": i, "kind": "schema", "question": q, "answer": a}) + "\n")
     return items
+
+
+def write_gguf(path, arch: str = "llama", template: bool = True, context: int = 2048):
+    """A GGUF header with a two-tensor body: what a model catalogue reads (no real weights)."""
+    import gguf
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_context_length(context)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    if template:
+        writer.add_chat_template("{% for m in messages %}{{ m.content }}{% endfor %}")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.add_tensor("output_norm.weight", np.zeros(8, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

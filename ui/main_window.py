@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self.tune_page = TunePage(self.state)
         self.evaluate_page = EvaluatePage(self.state)
         self.chat_page = ChatPage(self.state)
+        self.state.find_models()
         self.database_page.open_requested.connect(self.choose_database)
         self.dataset_page.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 

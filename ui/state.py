@@ -17,12 +17,29 @@ class AppState(QObject):
     database_changed = Signal()
     pairs_changed = Signal()
     runs_changed = Signal()
+    models_changed = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self.db: Database | None = None
         self.store: ProjectStore | None = None
         self.curator: Curator | None = None
+        self.models: list = []  # engine.models.catalogue.ModelEntry: the local models found
+        self.models_job = None
+
+    def find_models(self) -> None:
+        """Look for the analyst's local models (Ollama, LM Studio, the Hugging Face cache) off the UI
+        thread; the Tune and Chat pages list them when `models_changed` comes."""
+        from engine.models.catalogue import discover
+        from ui.jobs import Job
+
+        job = Job("Finding local models", lambda report, token: discover(), self)
+        job.succeeded.connect(self._found_models)
+        self.models_job = job.start()
+
+    def _found_models(self, entries: list) -> None:
+        self.models = [e for e in entries if e.source != "bundled"]  # the pages list the bundled model first
+        self.models_changed.emit()
 
     def open(self, path: str | Path, project: str | Path | None = None) -> None:
         """Open a database read-only and its project (created on first use); errors propagate."""

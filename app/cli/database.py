@@ -48,6 +48,28 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """The local models found without network, and what Engram can do with each."""
+    from engine.models.catalogue import discover
+
+    entries = discover(tuple(args.folder))
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=1))
+        return 0
+    print(f"{'model':<44}{'source':<12}{'arch':<9}{'params':>8}{'quant':>8}{'size':>9}{'ctx':>8}  train export chat")
+    for e in entries:
+        params = f"{e.parameters / 1e9:.2f}B" if e.parameters and e.parameters >= 1e9 else \
+            f"{(e.parameters or 0) / 1e6:.0f}M" if e.parameters else "?"
+        flags = "  ".join(f"{'yes' if c.ok else 'no':<5}" for c in (e.train, e.export, e.chat))
+        print(f"{e.name[:43]:<44}{e.source:<12}{(e.architecture or '?')[:8]:<9}{params:>8}{(e.quantization or '?')[:7]:>8}"
+              f"{e.size_bytes / 2**20:>8.0f}M{e.context_length or 0:>8}  {flags}")
+        for what, capability in (("train", e.train), ("export", e.export), ("chat", e.chat)):
+            if not capability.ok:
+                print(f"    {what}: {capability.reason}")
+        print(f"    {e.path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Headless tour: the demo database's schema and a query, and the bundled model answering."""
     from app.paths import DEMO_SQLITE
@@ -111,6 +133,13 @@ def register(sub) -> None:
     p = sub.add_parser("model", help="show which model would be used (bundled by default)")
     p.add_argument("model", nargs="?", default=None, help="'bundled', a .gguf file or a Hugging Face folder")
     p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("models", help="list the local models found (bundled, Ollama, LM Studio, Hugging Face cache, "
+                       "folders you add) and whether Engram can train, export and chat with each")
+    p.add_argument("--folder", action="append", default=[], metavar="DIR",
+                   help="also look in this folder (or at this file); repeatable")
+    p.add_argument("--json", action="store_true", help="print the entries as JSON")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("self-test", help="offline install check: demo database + bundled model through llama.cpp")
     p.set_defaults(func=cmd_self_test)

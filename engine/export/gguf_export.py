@@ -151,8 +151,10 @@ def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel:
     """Write merged HF weights as an f16 llama GGUF (norms stay f32)."""
     import gguf
 
-    if getattr(config, "model_type", "llama") != "llama":
-        raise ExportError(f"GGUF export supports llama-architecture models; this one is {config.model_type}")
+    from engine.models.catalogue import EXPORT_ARCHITECTURES
+
+    if getattr(config, "model_type", "llama") not in EXPORT_ARCHITECTURES:
+        raise ExportError(f"GGUF export writes {', '.join(EXPORT_ARCHITECTURES)} models; this one is {config.model_type}")
     reader = gguf.GGUFReader(str(base_gguf))
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
     with _gguf_file(out) as writer:

@@ -58,6 +58,16 @@ PLATEAU_GAIN = 0.9  # a pass "improves" when its mean fact loss is below this sh
 MIN_SETTLE_SCALE = 0.125  # the learning rate's floor after failed convergence checks (TuneConfig.settle_factor)
 
 
+# What a checkpoint saves and a resume restores besides the adapter, optimizer, RNG and clock: the
+# recipe's attributes of these names. The value is what a checkpoint of an older version that lacks the
+# name resumes with (None: every checkpoint has it).
+TRAIN_STATE: dict[str, Any] = {
+    "step": None, "epoch": None, "position": None, "epoch_plan": None, "fact_loss": None, "recalled": None,
+    "last_recall": None, "recall_step": None, "recall_step_checked": None, "tokens_seen": None,
+    "recheck_wait": 0, "missed": [], "lr_scale": 1.0, "settle_scale": 1.0, "plateau": {},
+}
+
+
 class StopRequested(Exception):
     pass
 
@@ -685,17 +695,9 @@ class MemoryTuningRecipe:
         self._barrier()
         if not self.main:
             return
-        state = {
-            "step": self.step, "epoch": self.epoch, "position": self.position, "epoch_plan": self.epoch_plan,
-            "fact_loss": self.fact_loss, "recalled": self.recalled, "last_recall": self.last_recall,
-            "recall_step": self.recall_step, "recall_step_checked": self.recall_step_checked,
-            "recheck_wait": self.recheck_wait, "missed": sorted(self.missed), "lr_scale": self.lr_scale,
-            "settle_scale": self.settle_scale,
-            "plateau": self.plateau,
-            "elapsed": self._elapsed(), "tokens_seen": self.tokens_seen,
-            "adapter": self._adapter_state(),
-            "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-        }
+        state = {name: getattr(self, name) for name in TRAIN_STATE}
+        state.update(missed=sorted(self.missed), elapsed=self._elapsed(), adapter=self._adapter_state(),
+                     optimizer=self.optimizer.state_dict(), torch_rng=torch.get_rng_state())
         folder = self.out / CHECKPOINT
         folder.mkdir(exist_ok=True)
         partial = folder / "state.pt.partial"
@@ -734,14 +736,11 @@ class MemoryTuningRecipe:
         self._load_adapter_state(state["adapter"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
-        for name in ("step", "epoch", "position", "epoch_plan", "fact_loss", "recalled", "last_recall",
-                     "recall_step", "recall_step_checked", "tokens_seen"):
-            setattr(self, name, state[name])
-        self.recheck_wait = state.get("recheck_wait", 0)  # absent in checkpoints of older versions
-        self.missed = set(state.get("missed", []))
-        self.lr_scale = state.get("lr_scale", 1.0)
-        self.settle_scale = state.get("settle_scale", 1.0)
-        self.plateau = {**self.plateau, **state.get("plateau", {})}  # older checkpoints lack "most" or all
+        plateau = self.plateau
+        for name, default in TRAIN_STATE.items():
+            setattr(self, name, state[name] if default is None else state.get(name, default))
+        self.missed = set(self.missed)
+        self.plateau = {**plateau, **self.plateau}  # older checkpoints lack "most" or all of it
         self.elapsed_before = state["elapsed"]
         stop_file = self.out / STOP
         if stop_file.exists():

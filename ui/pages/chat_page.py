@@ -147,6 +147,7 @@ class ChatPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
         state.runs_changed.connect(self.refresh)
+        state.models_changed.connect(self.refresh)
         state.database_changed.connect(self.refresh)
         self.refresh()
         self.tuned_box.setTitle(self.model_choice.currentText())
@@ -171,6 +172,10 @@ class ChatPage(QWidget):
                                               EXPERTS_PREFIX + artifact["path"])
         self.model_choice.addItem(BUNDLED_NAME, "bundled")
         self.base_choice.addItem(BUNDLED_NAME, "bundled")
+        for entry in self.state.models:  # the analyst's own GGUFs (Ollama, LM Studio, the Hugging Face cache)
+            if entry.chat.ok:
+                for choice in (self.model_choice, self.base_choice):
+                    choice.addItem(f"{entry.name} ({entry.source})", str(entry.path))
         if current_model is not None:
             index = self.model_choice.findData(current_model)
             if index >= 0:

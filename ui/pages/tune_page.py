@@ -193,6 +193,20 @@ class TunePage(QWidget):
         state.runs_changed.connect(self.refresh_history)
         state.database_changed.connect(self.refresh_history)
         state.database_changed.connect(self._forget_shown_run)
+        state.models_changed.connect(self._list_models)
+
+    def _list_models(self) -> None:
+        """The local models found (engine/models/catalogue.py) after the bundled one; those Engram cannot
+        train are shown greyed, the reason in their tooltip."""
+        for entry in self.state.models:
+            if self.model_choice.findData(str(entry.path)) >= 0:
+                continue
+            index = self.model_choice.findData("pick-folder")
+            self.model_choice.insertItem(index, f"{entry.name} ({entry.source})", str(entry.path))
+            self.model_choice.setItemData(index, str(entry.path) if entry.train.ok else
+                                          f"Cannot train: {entry.train.reason}", Qt.ItemDataRole.ToolTipRole)
+            if not entry.train.ok:
+                self.model_choice.model().item(index).setEnabled(False)
 
     def _forget_shown_run(self) -> None:
         self.shown_config = TuneConfig()

@@ -1,0 +1,80 @@
+"""The models an analyst already has are found without network, described from their headers, and each
+says whether Engram can train, export and chat with it, and why not."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from app.cli import main
+from engine.models.catalogue import describe_model, discover
+from tiny_model import write_gguf as _gguf
+
+
+def _hf_folder(path, arch: str = "llama"):
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"model_type": arch, "max_position_embeddings": 4096,
+                                                  "torch_dtype": "bfloat16"}))
+    (path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    header = json.dumps({"w": {"dtype": "F32", "shape": [3, 5], "data_offsets": [0, 60]}}).encode()
+    (path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(60))
+    return path
+
+
+def test_models_found_in_ollama_lm_studio_the_hub_cache_and_a_folder(tmp_path, capsys):
+    home = tmp_path / "home"
+    ollama = home / ".ollama" / "models"
+    _gguf(ollama / "blobs" / "sha256-abc", arch="qwen2")
+    manifest = ollama / "manifests" / "registry.ollama.ai" / "library" / "qwen2.5-coder" / "1.5b"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"layers": [
+        {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:def"},
+        {"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:abc"}]}))
+    _gguf(home / ".lmstudio" / "models" / "someone" / "Llama-3.2-1B-GGUF" / "llama-3.2-1b-q8_0.gguf")
+    (home / ".lmstudio" / "models" / "someone" / "Llama-3.2-1B-GGUF" / "mmproj-f16.gguf").write_bytes(b"GGUF")
+    hub = home / ".cache" / "huggingface" / "hub" / "models--HuggingFaceTB--SmolLM2-360M-Instruct" / "snapshots" / "r1"
+    _hf_folder(hub)
+    mine = tmp_path / "mine"
+    _gguf(mine / "base-no-template.gguf", template=False)
+    (mine / "notes.gguf").write_text("not a model")  # no GGUF magic: not listed
+    (mine / "torn.gguf").write_bytes(b"GGUF\x03\x00\x00\x00")  # a header cut short: listed, and why
+
+    entries = {e.name: e for e in discover((mine,), home=home, env={})}
+    names = set(entries)
+    assert {"qwen2.5-coder:1.5b", "someone/Llama-3.2-1B-GGUF/llama-3.2-1b-q8_0", "HuggingFaceTB/SmolLM2-360M-Instruct",
+            "base-no-template", "torn"} <= names, names
+    assert not any("mmproj" in n or "notes" in n for n in names)
+    assert list(entries.values())[0].source == "bundled"
+
+    qwen = entries["qwen2.5-coder:1.5b"]
+    assert (qwen.source, qwen.architecture, qwen.quantization, qwen.context_length, qwen.parameters) == \
+        ("ollama", "qwen2", "Q8_0", 2048, 40)
+    assert qwen.chat.ok and not qwen.train.ok and "qwen2" in qwen.train.reason and not qwen.export.ok
+    llama = entries["someone/Llama-3.2-1B-GGUF/llama-3.2-1b-q8_0"]
+    assert llama.train.ok and llama.export.ok and llama.chat.ok
+    hf = entries["HuggingFaceTB/SmolLM2-360M-Instruct"]
+    assert (hf.format, hf.parameters, hf.context_length, hf.chat_template) == ("hf_folder", 15, 4096, True)
+    assert hf.train.ok and not hf.chat.ok and "export" in hf.chat.reason
+    bare = entries["base-no-template"]
+    assert not bare.train.ok and "chat template" in bare.train.reason and not bare.chat.ok
+    assert not entries["torn"].train.ok and "unreadable" in entries["torn"].train.reason
+
+    bundled = discover(home=home, env={})[0]
+    assert bundled.architecture == "llama" and bundled.quantization == "Q4_1" and 130e6 < bundled.parameters < 140e6
+
+    assert main(["models", "--folder", str(mine)]) == 0
+    out = capsys.readouterr().out
+    assert "base-no-template" in out and "no chat template" in out
+
+
+def test_ollama_store_named_by_its_environment_variable_and_duplicates_listed_once(tmp_path):
+    store = tmp_path / "elsewhere"
+    _gguf(store / "blobs" / "sha256-1", arch="llama")
+    for tag in ("latest", "1b"):
+        manifest = store / "manifests" / "registry.ollama.ai" / "library" / "llama3.2" / tag
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps({"layers": [{"mediaType": "application/vnd.ollama.image.model",
+                                                     "digest": "sha256:1"}]}))
+    entries = [e for e in discover(home=tmp_path / "nobody", env={"OLLAMA_MODELS": str(store)}) if e.source == "ollama"]
+    assert [e.name for e in entries] == ["llama3.2:1b"], "one blob, two tags: one entry"
+    assert describe_model(tmp_path / "nobody") is None
