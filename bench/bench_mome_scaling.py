@@ -152,7 +152,7 @@ def prepare(folder: Path, pairs: list[QAPair], method: str, rank: int, minutes: 
                         database_name="lumen", method=method, expert_size=args.expert_size,
                         experts_at_once=args.experts_at_once, lora_r=rank, lora_alpha=2 * min(rank, 16),
                         batch_size=args.batch_size, max_steps=steps, max_minutes=minutes,
-                        learning_rate=args.lr, max_grad_norm=args.clip,
+                        learning_rate=args.lr, max_grad_norm=args.clip, lora_layers=args.lora_layers,
                         recall_every=2, checkpoint_every=100, log_every=10,
                         regularization="none")  # as every recorded point
     kept = kept_folder(folder, args)
@@ -425,6 +425,8 @@ def make_parser() -> argparse.ArgumentParser:
                         "steps at the same size, the same compute at 1 (it may never reach full recall; 0: no cap)")
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both methods (at 2e-3 the one "
                         "adapter diverged on 100 row facts and 50-fact experts stalled)")
+    parser.add_argument("--lora-layers", type=int, default=0,
+                        help="adapters on the top N layers (default 0: every layer, as the recorded points)")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip of both methods (0: none)")
     parser.add_argument("--out", default=None, help="folder for mome-scaling.md / .png / .json")
     parser.add_argument("--report-only", action="store_true", help="only write the table and plot from what "

@@ -199,8 +199,6 @@ class ChatPage(QWidget):
         if not folder or not quants:
             show_error(self, "Nothing to export", "Choose a finished run and at least one quantization.")
             return
-        if RunFolder.of(folder).is_experts:
-            quants = quants[:1]  # one base model for every expert: the first quantization ticked
         store = self.state.store
 
         def work(report, token):
