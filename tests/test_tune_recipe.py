@@ -483,3 +483,20 @@ def test_ddp_two_cpu_processes(tmp_path, tiny_model_dir):
     assert sum(1 for e in events if e["event"] == "started") == 1, "only the main process writes events"
     assert events[-1]["event"] == "finished" and events[-1]["step"] == 3
     assert (out / "adapter" / "adapter_config.json").exists()
+
+
+def test_a_run_that_would_not_fit_fails_before_loading_the_model(tmp_path, tiny_model_dir, monkeypatch):
+    """Not an out-of-memory crash mid-run: the run ends at once with the estimate and what to change."""
+    monkeypatch.setattr("engine.tune.memory_estimate.available_memory", lambda device: 50 * 2**20)
+    config = _config(tmp_path, tiny_model_dir, n_facts=4, max_steps=3)
+    result = run_tuning(config, events=_quiet(tmp_path))
+    assert result["status"] == "failed" and result["kind"] == "error", result
+    assert "needs about" in result["reason"] and "50 MiB free" in result["reason"]
+    events = read_events(tmp_path / "events.jsonl")
+    assert [e["event"] for e in events] == ["failed"]
+    monkeypatch.undo()
+    started = run_tuning(_config(tmp_path / "ok", tiny_model_dir, n_facts=4, max_steps=2),
+                         events=_quiet(tmp_path / "ok"))
+    assert started["status"] == "finished"
+    first = read_events(tmp_path / "ok" / "events.jsonl")[0]
+    assert first["event"] == "started" and first["estimated_memory_mb"] > 0

@@ -254,7 +254,7 @@ def _describe_hf(path: Path, name: str, source: str) -> ModelEntry:
     config = json.loads((path / "config.json").read_text())
     arch = config.get("model_type")
     template = _hf_chat_template(path)
-    parameters = sum(_safetensors_elements(p) for p in path.glob("*.safetensors"))
+    parameters = safetensors_parameters(path)
     size = sum(_size(p) for p in path.glob("*.safetensors"))
     context = config.get("max_position_embeddings")
     return ModelEntry(name, source, path, "hf_folder", arch, parameters or None, str(config.get("torch_dtype") or
@@ -268,6 +268,11 @@ def _hf_chat_template(path: Path) -> bool:
         return True
     config = path / "tokenizer_config.json"
     return config.is_file() and bool(json.loads(config.read_text()).get("chat_template"))
+
+
+def safetensors_parameters(folder: Path) -> int:
+    """Parameters of an HF folder's weights, from the .safetensors headers alone (nothing loaded)."""
+    return sum(_safetensors_elements(p) for p in Path(folder).glob("*.safetensors"))
 
 
 def _safetensors_elements(path: Path) -> int:

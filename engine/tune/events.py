@@ -84,8 +84,9 @@ def describe(event: dict[str, Any]) -> str:
                 f"{event.get('experts')} experts, {event.get('experts_to_train')} to train"
                 + (f", {event['experts_at_once']} at a time" if event.get("experts_at_once", 1) > 1 else ""))
     if kind == "started":
+        memory = f", about {event['estimated_memory_mb']:,} MiB at peak" if event.get("estimated_memory_mb") else ""
         return (f"Started on {event.get('device')}: {event.get('facts')} facts, "
-                f"{event.get('trainable_params'):,} trainable parameters")
+                f"{event.get('trainable_params'):,} trainable parameters{memory}")
     if kind == "experts_at_once":
         return f"Out of memory with experts trained together: going on {event['experts_at_once']} at a time"
     if kind == "expert_started" and event.get("experts_together", 1) > 1:

@@ -46,6 +46,7 @@ from engine.tune.config import TuneConfig
 from engine.tune.device import default_batch_size, memory_mb, pick_device
 from engine.tune.events import EventLog
 from engine.tune.frozen_layers import FrozenLayers
+from engine.tune.memory_estimate import MemoryEstimate, ModelShape, check_fits, estimate_memory
 from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
 from engine.models.locate import resolve_model
 from engine.tune.regularization import GENERAL_PROMPTS
@@ -177,6 +178,10 @@ class MemoryTuningRecipe:
         folder = hf_folder_for(resolve_model(cfg.model))
         self.tokenizer = load_tokenizer(folder)
         dtype = torch.float32 if self.plan.device != "cuda" else self.plan.dtype
+        self.context = run_context(cfg)
+        self.pairs = D.load_pairs(cfg.data)
+        self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
+        self.memory_estimate = self._check_memory(folder, dtype)  # before the weights are loaded
         base = load_base_model(folder, dtype, cfg.load_in_4bit)
         if cfg.load_in_4bit:
             from peft import prepare_model_for_kbit_training
@@ -187,10 +192,7 @@ class MemoryTuningRecipe:
         self.model = self._with_adapters(base, lora, get_peft_model)
         if not cfg.load_in_4bit:  # on its device before the base model answers the regularization prompts
             self.model.to(self.accelerator.device)
-        # 3) data: facts, and regularization examples answered by the base model itself
-        self.context = run_context(cfg)
-        self.pairs = D.load_pairs(cfg.data)
-        self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
+        # 3) data: regularization examples answered by the base model itself
         self.index_of = {e.fact_id: i for i, e in enumerate(self.examples)}
         self.reg_examples = self._regularization_examples() if cfg.regularization_in_effect != "none" else []
         pad, device = self.tokenizer.pad_token_id, self.accelerator.device  # the frozen layers' caches: filled by train()
@@ -227,7 +229,28 @@ class MemoryTuningRecipe:
         trainable = sum(p.numel() for p in params)
         self.events.emit("started", run=str(self.out), device=self.plan.describe(), method=cfg.method,
                          facts=len(self.examples), trainable_params=trainable,
-                         batch_size=cfg.batch_size, processes=self.accelerator.num_processes, resumed_from_step=self.step if self.resume else None)
+                         batch_size=cfg.batch_size, processes=self.accelerator.num_processes,
+                         estimated_memory_mb=round(self.memory_estimate.total / 2**20),
+                         resumed_from_step=self.step if self.resume else None)
+
+    def _check_memory(self, folder: Path, dtype: torch.dtype) -> MemoryEstimate:
+        """The run's peak memory estimated from the model's config and the facts; a run that would not
+        fit in what the device has free stops here with what to change (WillNotFit)."""
+        from transformers import AutoConfig
+
+        from engine.models.catalogue import safetensors_parameters
+
+        cfg = self.config
+        shape = ModelShape.of(AutoConfig.from_pretrained(str(folder)), safetensors_parameters(folder))
+        prompts = len(GENERAL_PROMPTS) if cfg.regularization_in_effect != "none" else 0
+        estimate = estimate_memory(shape, batch_size=cfg.batch_size, sequence=max((e.length for e in self.examples), default=1),
+                                   answer=max((len(e.answer_ids) for e in self.examples), default=1),
+                                   facts=len(self.examples),
+                                   lora_rank=cfg.lora_r, lora_layers=cfg.lora_layers, weight_bytes=dtype.itemsize,
+                                   load_in_4bit=cfg.load_in_4bit, regularization_prompts=prompts,
+                                   autocast_bytes=2 if dtype == torch.float32 and self.plan.mixed_precision != "no" else 0)
+        check_fits(estimate, self.plan.device, cfg.batch_size, cfg.lora_layers)
+        return estimate
 
     def _with_adapters(self, base, lora, get_peft_model):
         """The trainable model: one LoRA adapter (several in `engine.mome.expert_batch`)."""

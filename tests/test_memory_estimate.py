@@ -1,0 +1,39 @@
+"""A run that would not fit in memory is refused before the model loads, with the estimate and what to
+change; the estimate grows with what costs memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.tune.memory_estimate import ModelShape, WillNotFit, check_fits, estimate_memory
+
+SMOL = ModelShape(parameters=134_515_008, layers=30, hidden=576, intermediate=1536, heads=9, kv_heads=3,
+                  head_dim=64, vocab=49_152)  # SmolLM2-135M, the bundled model
+
+
+def _estimate(**changes):
+    settings = dict(batch_size=4, sequence=96, answer=16, facts=100, lora_rank=16, lora_layers=10, autocast_bytes=2)
+    return estimate_memory(SMOL, **{**settings, **changes})
+
+
+def test_the_estimate_grows_with_batch_layers_and_model_and_shrinks_with_4_bit():
+    base = _estimate()
+    assert base.weights == SMOL.parameters * 4
+    assert _estimate(batch_size=16).activations > 3 * base.activations - base.activations // 2
+    assert _estimate(lora_layers=0).activations > base.activations and _estimate(lora_layers=0).cache == 0
+    assert _estimate(lora_layers=0).adapters == 3 * base.adapters
+    assert _estimate(load_in_4bit=True).weights < base.weights / 4
+    assert 1.0e9 < base.total < 1.5e9, "the bundled model at batch 4 measured 1,167 MiB at peak"
+
+
+def test_a_run_that_would_not_fit_is_refused_with_what_to_change():
+    estimate = _estimate()
+    check_fits(estimate, "cpu", 4, 10, free=estimate.total + 1)  # fits: nothing happens
+    with pytest.raises(WillNotFit) as refused:
+        check_fits(estimate, "cpu", 4, 10, free=estimate.total // 2)
+    message = str(refused.value)
+    assert "needs about" in message and "free" in message and "batch size of 2" in message
+    assert "fewer layers" in message and "4-bit" not in message  # 4-bit loading is CUDA's
+    with pytest.raises(WillNotFit, match="4-bit"):
+        check_fits(estimate, "cuda", 1, 4, free=0)
+    check_fits(estimate, "mps", 4, 10, free=None)  # unknown free memory: not refused
