@@ -41,6 +41,20 @@ from engine.tune.events import EventLog, read_events  # noqa: E402
 from engine.workflows.train import train as train_run  # noqa: E402
 from engine.tune.run_folder import EXPERTS as MANIFEST  # noqa: E402
 
+# the points recorded with the recipe as it was before issue #36 (every layer, decoding recall checks),
+# printed beside each point measured now
+REFERENCE = Path(__file__).resolve().parent / "results" / "mome-scaling" / "points.json"
+
+
+def against_reference(key: str, now: dict, reference: Path = REFERENCE) -> str:
+    """One line: this point's steps and seconds beside the recorded reference's, and the speed-up."""
+    recorded = json.loads(reference.read_text()).get(key) if reference.exists() else None
+    if not recorded or not recorded.get("seconds") or not now.get("seconds"):
+        return f"{key}: no recorded reference to compare with"
+    return (f"{key}: {now.get('steps')} steps, {now['seconds']:.0f} s; recorded reference {recorded.get('steps')} steps, "
+            f"{recorded['seconds']:.0f} s: {recorded['seconds'] / now['seconds']:.2f}x as fast")
+
+
 LOOKUPS = [  # (table, key column, noun, columns asked about)
     ("customers", "customer_code", "customer", ["email", "city", "segment", "signup_date"]),
     ("products", "sku", "product", ["product_name", "category", "unit_price"]),
@@ -305,6 +319,8 @@ def measure(everything: list[QAPair], args, work: Path, sitting: Sitting) -> tup
             done[key] = measure_it()
             saved.write_text(json.dumps(done, indent=1))
             print(json.dumps(done[key]), flush=True)
+            if saved.resolve() != REFERENCE.resolve():
+                print(against_reference(key, done[key]), flush=True)
         return done[key]
 
     experts = {size: point(f"experts-{size}", lambda: train(work / f"experts-{size}", everything[:size], "experts",
