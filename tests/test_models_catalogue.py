@@ -78,3 +78,24 @@ def test_ollama_store_named_by_its_environment_variable_and_duplicates_listed_on
     entries = [e for e in discover(home=tmp_path / "nobody", env={"OLLAMA_MODELS": str(store)}) if e.source == "ollama"]
     assert [e.name for e in entries] == ["llama3.2:1b"], "one blob, two tags: one entry"
     assert describe_model(tmp_path / "nobody") is None
+
+
+def test_a_model_is_named_as_the_catalogue_lists_it(tmp_path, monkeypatch):
+    """`--model llama3.2:1b` finds Ollama's blob: nobody has to dig the file out of its store."""
+    import pytest
+
+    from engine.models.locate import ModelNotFound, resolve_model
+
+    store = tmp_path / "home" / ".ollama" / "models"
+    blob = _gguf(store / "blobs" / "sha256-1")
+    manifest = store / "manifests" / "registry.ollama.ai" / "library" / "llama3.2" / "1b"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"layers": [{"mediaType": "application/vnd.ollama.image.model",
+                                                 "digest": "sha256:1"}]}))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("OLLAMA_MODELS", "HF_HOME", "HF_HUB_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    source = resolve_model("llama3.2:1b")
+    assert source.path == blob and source.name == "llama3.2:1b" and source.kind == "gguf"
+    with pytest.raises(ModelNotFound, match="engram models"):
+        resolve_model("llama3.2:70b")

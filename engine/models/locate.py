@@ -61,15 +61,29 @@ def resolve_model(spec: str | os.PathLike | None = None) -> ModelSource:
         return ModelSource("gguf", bundled_model_path(), BUNDLED_NAME, bundled=True)
     path = Path(spec).expanduser()
     if not path.exists():
-        raise ModelNotFound(f"No model at {path}: give a .gguf file or a Hugging Face model folder")
+        found = _found_by_name(str(spec))
+        if found is None:
+            raise ModelNotFound(f"No model at {path}: give a .gguf file, a Hugging Face model folder or the name "
+                                "`engram models` lists (e.g. an Ollama model as name:tag)")
+        path, name = found, str(spec)
+    else:
+        name = None
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFound(f"{path} is a folder but not a Hugging Face model (no config.json)")
         if not any(p.suffix in _WEIGHT_SUFFIXES for p in path.iterdir()):
             raise ModelNotFound(f"{path} has a config.json but no .safetensors or .bin weights")
-        return ModelSource("hf_folder", path, path.name)
+        return ModelSource("hf_folder", path, name or path.name)
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic != GGUF_MAGIC:
         raise ModelNotFound(f"{path} is not a GGUF model file (it does not start with 'GGUF')")
-    return ModelSource("gguf", path, path.stem)
+    return ModelSource("gguf", path, name or path.stem)
+
+
+def _found_by_name(name: str) -> Path | None:
+    """A model the user named as `engram models` lists it (an Ollama name:tag, a Hugging Face repo, an LM
+    Studio file), found in the local stores; None when no local model has that name."""
+    from engine.models.catalogue import discover
+
+    return next((entry.path for entry in discover() if entry.source != "bundled" and entry.name == name), None)
