@@ -10,6 +10,7 @@ from pathlib import Path
 from app.cli.chat import add_answer_options, answer_options, examples_of
 from app.cli.output import print_step
 from engine.errors import EngramError
+from engine.workflows.pairs import SPLITS
 
 
 def _pairs(args: argparse.Namespace):
@@ -78,7 +79,7 @@ def register(sub) -> None:
     p.add_argument("--pairs", default=None, help="an external JSONL of {question, gold_sql} instead of a project")
     p.add_argument("--heldout", default=None, help="a held-out question set (evals/*.jsonl: {id, question, gold_sql, "
                    "constructs}); every gold SQL is checked on --database first; scores per construct")
-    p.add_argument("--split", choices=["train", "eval", "paraphrase", "all"], default="train",
+    p.add_argument("--split", choices=list(SPLITS), default="train",
                    help="which pairs; with --run, 'paraphrase' means the held-out rewordings of its pairs")
     p.add_argument("--run", default=None, help="evaluate on the pairs this run folder trained on")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N pairs")

@@ -70,6 +70,15 @@ def discover(folders: tuple[str | Path, ...] = (), home: Path | None = None,
     return found
 
 
+def find_by_name(name: str, home: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The file or folder of the local model listed under `name` (an Ollama name:tag, a Hugging Face repo,
+    an LM Studio file), matched on the stores' own names without reading any model; None if none is."""
+    env = os.environ if env is None else env
+    home = Path(home) if home else Path.home()
+    return next((path for source, listed, path in _candidates((), home, env)
+                 if source != "bundled" and listed == name), None)
+
+
 def _candidates(folders, home: Path, env: Mapping[str, str]) -> Iterator[tuple[str, str, Path]]:
     try:
         yield "bundled", BUNDLED_NAME, bundled_model_path()

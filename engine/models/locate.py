@@ -61,7 +61,9 @@ def resolve_model(spec: str | os.PathLike | None = None) -> ModelSource:
         return ModelSource("gguf", bundled_model_path(), BUNDLED_NAME, bundled=True)
     path = Path(spec).expanduser()
     if not path.exists():
-        found = _found_by_name(str(spec))
+        from engine.models.catalogue import find_by_name
+
+        found = find_by_name(str(spec))
         if found is None:
             raise ModelNotFound(f"No model at {path}: give a .gguf file, a Hugging Face model folder or the name "
                                 "`engram models` lists (e.g. an Ollama model as name:tag)")
@@ -79,11 +81,3 @@ def resolve_model(spec: str | os.PathLike | None = None) -> ModelSource:
     if magic != GGUF_MAGIC:
         raise ModelNotFound(f"{path} is not a GGUF model file (it does not start with 'GGUF')")
     return ModelSource("gguf", path, name or path.stem)
-
-
-def _found_by_name(name: str) -> Path | None:
-    """A model the user named as `engram models` lists it (an Ollama name:tag, a Hugging Face repo, an LM
-    Studio file), found in the local stores; None when no local model has that name."""
-    from engine.models.catalogue import discover
-
-    return next((entry.path for entry in discover() if entry.source != "bundled" and entry.name == name), None)
