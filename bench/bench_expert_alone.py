@@ -60,7 +60,7 @@ def main() -> int:
         config = prepare(folder, [pairs[i] for i in expert.fact_ids], "memory", scaling.expert_rank, 0, scaling)
         config = replace(config, **changed)
         log = folder / "events.jsonl"
-        result = run_tuning(config, events=EventLog(log, stream=None))
+        result = run_tuning(config, events=EventLog(log, stdout=False))
         checks = [e for e in read_events(log) if e["event"] == "recall"]
     for check in checks:
         print(f"step {check['step']:>5}: {check['recalled']} of {check['total']}")

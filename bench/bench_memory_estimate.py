@@ -21,7 +21,7 @@ from engine.tune.events import EventLog
 from engine.tune.recipe import MemoryTuningRecipe
 config = TuneConfig.from_dict(json.loads(sys.argv[1]))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-recipe = MemoryTuningRecipe(config, EventLog(None, stream=None))
+recipe = MemoryTuningRecipe(config, EventLog(None, stdout=False))
 recipe.setup()
 if torch.cuda.is_available():
     torch.cuda.reset_peak_memory_stats()

@@ -48,7 +48,7 @@ def demo_facts(folder: Path, n: int) -> Path:
 
 def run_memory(config: TuneConfig) -> dict:
     started = time.monotonic()
-    result = run_tuning(config, events=EventLog(Path(config.output_dir) / "events.jsonl", stream=None))
+    result = run_tuning(config, events=EventLog(Path(config.output_dir) / "events.jsonl", stdout=False))
     events = read_events(Path(config.output_dir) / "events.jsonl")
     full = next((e for e in events if e["event"] == "recall" and e["recall"] == 1.0
                  and e.get("checked", "decoded") == "decoded"), None)
@@ -68,10 +68,9 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
 
     from engine.models.locate import resolve_model
     from engine.qa.chat_format import PromptContext
-    from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
-    from engine.tune.recipe import MemoryTuningRecipe
-
     from engine.tune.device import pick_device
+    from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
+    from engine.tune.recall_check import decoded_exactly
 
     plan = pick_device(config.device, config.precision)  # the same device and precision as the memory-tuning run
     folder = hf_folder_for(resolve_model(config.model))
@@ -87,18 +86,6 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
         return D.collate(chosen, tokenizer.pad_token_id)
 
     dataset = [{"index": i, **f} for i, f in enumerate(features)]
-    helper = MemoryTuningRecipe(config)  # only for its greedy recall on the same examples
-    helper.tokenizer, helper.examples = tokenizer, examples
-
-    class _Accel:  # the recall helper runs single-process here
-        device = torch.device(plan.device)
-        process_index, num_processes = 0, 1
-
-        @staticmethod
-        def unwrap_model(m):
-            return m
-
-    helper.accelerator = _Accel()
     state = {"tokens": 0, "full_recall_at": None, "recall": 0.0, "started": time.monotonic()}
 
     class RecallAndBudget(TrainerCallback):
@@ -107,10 +94,12 @@ def run_trainer(config: TuneConfig, minutes: float) -> dict:
 
         def on_epoch_end(self, args, st, control, model=None, **kw):
             if int(st.epoch) % config.recall_every == 0:
-                helper.model = model
-                recalled = helper.recall()
+                model.eval()
+                with torch.no_grad():
+                    recalled = [ok for start in range(0, len(examples), 16) for ok in decoded_exactly(
+                        model, tokenizer, examples[start:start + 16], torch.device(plan.device))]
                 model.train()
-                state["recall"] = sum(recalled.values()) / len(recalled)
+                state["recall"] = sum(recalled) / len(recalled)
                 if state["recall"] == 1.0 and state["full_recall_at"] is None:
                     state["full_recall_at"] = time.monotonic() - state["started"]
                     control.should_training_stop = True

@@ -132,7 +132,7 @@ def train_or_resume(config: TuneConfig, log: Path, sitting: Sitting, keep: Path 
     writer = keep_account(spent_file, spent, started, done)
     try:
         result = train_run(TuneConfig.load(run / "config.json") if resume else config, resume=resume,
-                            events=EventLog(log, stream=None))
+                            events=EventLog(log, stdout=False))
     finally:
         done.set()
         writer.join()

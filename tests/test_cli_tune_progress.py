@@ -5,15 +5,16 @@ from __future__ import annotations
 import io
 
 from app.cli.tune_progress import TuneProgress
+from engine.tune.events import Event
 
-EVENTS = [
+EVENTS = [Event.from_json(record) for record in [
     {"event": "started", "device": "cpu (float32)", "facts": 80, "trainable_params": 4_884_480},
     {"event": "step", "step": 1, "loss": 5.76, "facts_memorized": 0, "eta_s": 898.0},
     {"event": "step", "step": 152, "loss": 0.753, "facts_memorized": 34, "eta_s": 612.0},
     {"event": "recall", "step": 160, "recall": 0.5, "recalled": 40, "total": 80, "checked": "teacher-forced"},
     {"event": "recall", "step": 300, "recall": 1.0, "recalled": 80, "total": 80, "checked": "decoded"},
     {"event": "finished", "reason": "converged", "step": 300, "recall": 1.0},
-]
+]]
 
 
 class Terminal(io.StringIO):

@@ -56,7 +56,7 @@ def tuned(tmp_path_factory, tiny_model_dir):
     with open_database(DEMO_SQLITE) as db:  # SQL prompts grounded in the schema and the pairs, as prepare_run does
         SqlGrounding.of_database(db, [QAPair(q, s, kind="sql", sql=s, status="approved", id=100 + i)
                                       for i, (q, s) in enumerate(SQL_PAIRS)]).save(folder / "run")
-    result = run_tuning(config, events=EventLog(folder / "events.jsonl", stream=None))
+    result = run_tuning(config, events=EventLog(folder / "events.jsonl", stdout=False))
     assert result["reason"] == "converged", result
     steps, exported = _run(export_model(tiny_model_dir, folder / "run" / "adapter", folder / "export",
                                         ["f16", "q8_0"], "system", name="tuned"))

@@ -8,7 +8,7 @@ import pytest
 from engine.db import open_database
 from engine.project import ProjectStore
 from engine.qa.generate import generate_template_pairs
-from engine.tune.events import EventLog
+from engine.tune.events import EventLog, Step
 
 GROUPS = ("orders", "customers", "products")
 
@@ -52,7 +52,7 @@ def experts_run(tmp_path_factory, tiny_model_dir):
     folder = tmp_path_factory.mktemp("experts")
     rows = _fact_rows(18)
     config = _experts_config(folder, rows, tiny_model_dir, experts_at_once=1)  # a GPU would group them
-    result = train(config, events=EventLog(folder / "events.jsonl", stream=None))
+    result = train(config, events=EventLog(folder / "events.jsonl", stdout=False))
     return folder, config, rows, result
 
 
@@ -176,7 +176,7 @@ def test_incremental_memory_retrains_only_what_changed(experts_run):
     assert sorted(pending) == sorted(report["retrain"] + report["new_experts"])
 
     result = train(TuneConfig.load(run / "config.json"), resume=True,
-                        events=EventLog(run / "update-events.jsonl", stream=None))
+                        events=EventLog(run / "update-events.jsonl", stdout=False))
     assert result["status"] == "finished" and result["recall"] == 1.0, result
     after = ExpertSet.load(run)
     assert all(e.status == "trained" for e in after.experts)
@@ -241,7 +241,7 @@ def test_experts_trained_together_learn_only_from_their_own_facts(tmp_path, tiny
 
     import torch
 
-    from engine.mome.expert_batch import ExpertBatchRecipe
+    from engine.mome.expert_batch import expert_batch_recipe
     from engine.tune.config import TuneConfig
     from engine.tune.events import EventLog
 
@@ -251,8 +251,8 @@ def test_experts_trained_together_learn_only_from_their_own_facts(tmp_path, tiny
     config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(tmp_path / "group"),
                         model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1,
                         regularization="none")
-    recipe = ExpertBatchRecipe(config, members, {n: tmp_path / n for n in members},
-                               EventLog(None, stream=None))
+    recipe = expert_batch_recipe(config, members, {n: tmp_path / n for n in members},
+                               EventLog(None, stdout=False))
     recipe.setup()
     recipe.started = time.monotonic()  # what train() sets before its first step
 
@@ -277,7 +277,7 @@ def test_experts_trained_together_roll_back_as_a_group_after_a_divergence(tmp_pa
 
     import torch
 
-    from engine.mome.expert_batch import ExpertBatchRecipe
+    from engine.mome.expert_batch import expert_batch_recipe
     from engine.tune.config import TuneConfig
     from engine.tune.events import EventLog
 
@@ -287,7 +287,7 @@ def test_experts_trained_together_roll_back_as_a_group_after_a_divergence(tmp_pa
     config = TuneConfig(data=str(tmp_path / "facts.jsonl"), output_dir=str(tmp_path / "group"),
                         model=str(tiny_model_dir), batch_size=8, learning_rate=3e-3, warmup_steps=1,
                         regularization="none")
-    recipe = ExpertBatchRecipe(config, members, {n: tmp_path / n for n in members}, EventLog(None, stream=None))
+    recipe = expert_batch_recipe(config, members, {n: tmp_path / n for n in members}, EventLog(None, stdout=False))
     recipe.setup()
     recipe.started = time.monotonic()
     everything = list(range(len(recipe.examples)))
@@ -298,13 +298,13 @@ def test_experts_trained_together_roll_back_as_a_group_after_a_divergence(tmp_pa
     recipe._start_pass()
     recipe._train_step(everything)
     for fact_id in members["first"]:  # "first" memorized since the kept epoch
-        recipe.fact_loss[fact_id], recipe.recalled[fact_id] = 0.001, True
-    recipe.done = recipe._experts_done()
-    assert recipe.done == {"first"}
+        recipe.ledger.loss[fact_id], recipe.ledger.recalled[fact_id] = 0.001, True
+    recipe.adapters.refresh(recipe.ledger)
+    assert recipe.adapters.done == {"first"}
     assert recipe._watch_divergence(9.5), "4x the best mean fact loss: diverged"
     now = dict(recipe.model.named_parameters())
     assert all(torch.equal(now[k], v) for k, v in kept.items()), "both experts as the kept epoch began"
-    assert recipe.done == set() and recipe._lr() == 1.5e-3
+    assert recipe.adapters.done == set() and recipe._lr() == 1.5e-3
     recipe.cleanup()
 
 
@@ -312,13 +312,13 @@ class _StopAt(EventLog):
     """Writes the run's STOP file once training reaches a step, as the Stop button does."""
 
     def __init__(self, path, stop_file, step: int) -> None:
-        super().__init__(path, stream=None)
+        super().__init__(path, stdout=False)
         self.stop_file, self.at = stop_file, step
 
-    def emit(self, event, **fields):
-        if event == "step" and fields.get("step", 0) >= self.at:
+    def emit(self, event):
+        if isinstance(event, Step) and event.step >= self.at:
             self.stop_file.touch()
-        return super().emit(event, **fields)
+        return super().emit(event)
 
 
 def test_experts_trained_together_stop_resume_and_recall_every_fact(tmp_path, tiny_model_dir):
@@ -339,7 +339,7 @@ def test_experts_trained_together_stop_resume_and_recall_every_fact(tmp_path, ti
     assert all(e.seconds > 0 for e in stopped_group), "a stopped expert's manifest says what it has cost so far"
     (run / "STOP").unlink()
     result = train(TuneConfig.load(run / "config.json"), resume=True,
-                        events=EventLog(tmp_path / "events.jsonl", stream=None))
+                        events=EventLog(tmp_path / "events.jsonl", stdout=False))
     assert result["status"] == "finished" and result["recall"] == 1.0, result
 
     events = read_events(tmp_path / "events.jsonl")
@@ -363,19 +363,19 @@ def test_experts_too_many_together_for_memory_go_on_fewer_at_a_time(tmp_path, ti
     in smaller groups, down to one at a time, instead of the run failing."""
     import torch
 
-    from engine.mome.expert_batch import ExpertBatchRecipe
+    from engine.mome.expert_batch import ExpertAdapters
     from engine.mome.experts import ExpertSet
     from engine.tune.events import read_events
     from engine.workflows.train import train
 
-    def no_room(self, indices):
+    def no_room(self, model):  # a group's training step, before its forward pass
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(ExpertBatchRecipe, "_train_step", no_room)
+    monkeypatch.setattr(ExpertAdapters, "train_mode", no_room)
     run = tmp_path / "run"
     config = _experts_config(tmp_path, _fact_rows(6), tiny_model_dir, expert_size=2, experts_at_once=2,
                              batch_size=2, max_steps=300)
-    result = train(config, events=EventLog(tmp_path / "events.jsonl", stream=None))
+    result = train(config, events=EventLog(tmp_path / "events.jsonl", stdout=False))
     assert result["status"] == "finished" and result["recall"] == 1.0, result
     assert all(e.status == "trained" for e in ExpertSet.load(run).experts)
     events = read_events(tmp_path / "events.jsonl")

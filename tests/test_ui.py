@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from engine.project import ProjectStore
 from engine.tune.config import TuneConfig
+from engine.tune.events import Event
 from ui.main_window import MainWindow
 from ui.pair_model import COLUMNS, PairTableModel
 from ui.result_model import ResultModel
@@ -228,7 +229,7 @@ def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir)
     assert page.stop_button.isEnabled()
     qtbot.waitUntil(lambda: not page.runner.running and page.start_button.isEnabled(), timeout=180_000)
     timer.stop()
-    assert page.runner.final["event"] == "finished", page.runner.final
+    assert page.runner.final.name == "finished", page.runner.final
     assert len(page.loss_series.x) == 6 and page.loss_curve.getData()[0] is not None
     assert len(page.loss_curve.getData()[0]) == 6, "the plot grew with every step"
     assert page.history.count() == 1 and "finished" in page.history.item(0).text()
@@ -249,10 +250,10 @@ def test_tune_page_streams_a_run_without_freezing(qtbot, window, tiny_model_dir)
 
 def test_tune_page_tells_a_divergence_and_shows_the_lower_learning_rate(window):
     page = window.tune_page
-    page.on_event({"event": "step", "step": 270, "epoch": 90, "loss": 0.02, "lr": 0.003, "memorized": 0.4})
-    page.on_event({"event": "diverged", "step": 279, "epoch": 93, "mean_fact_loss": 5.8146,
-                   "best_mean_fact_loss": 0.0208, "back_to_step": 276, "learning_rate": 0.0015})
-    page.on_event({"event": "step", "step": 280, "epoch": 93, "loss": 0.03, "lr": 0.0015, "memorized": 0.4})
+    page.on_event(Event.from_json({"event": "step", "step": 270, "epoch": 90, "loss": 0.02, "lr": 0.003, "memorized": 0.4}))
+    page.on_event(Event.from_json({"event": "diverged", "step": 279, "epoch": 93, "mean_fact_loss": 5.8146,
+                   "best_mean_fact_loss": 0.0208, "back_to_step": 276, "learning_rate": 0.0015}))
+    page.on_event(Event.from_json({"event": "step", "step": 280, "epoch": 93, "loss": 0.03, "lr": 0.0015, "memorized": 0.4}))
     assert page.log.toPlainText().splitlines()[-1] == (
         "Step 279: the loss diverged (mean fact loss 5.815, best 0.021): back to step 276's adapter with "
         "learning rate 0.0015")
@@ -262,11 +263,11 @@ def test_tune_page_tells_a_divergence_and_shows_the_lower_learning_rate(window):
 def test_tune_page_marks_where_a_run_on_a_plateau_started_again(window):
     """The loss jumps back up after a restart; a marker at that step and a readable log line say why."""
     page = window.tune_page
-    page.on_event({"event": "step", "step": 390, "epoch": 30, "loss": 0.4, "lr": 0.001, "memorized": 0.0})
-    page.on_event({"event": "restarted", "step": 390, "epoch": 30, "mean_fact_loss": 0.412,
-                   "best_mean_fact_loss": 0.398, "passes_without_gain": 20, "seed": 1})
-    page.on_event({"event": "diverged", "step": 700, "epoch": 54, "mean_fact_loss": 5.8,
-                   "best_mean_fact_loss": 0.02, "back_to_step": 690, "learning_rate": 0.0005})
+    page.on_event(Event.from_json({"event": "step", "step": 390, "epoch": 30, "loss": 0.4, "lr": 0.001, "memorized": 0.0}))
+    page.on_event(Event.from_json({"event": "restarted", "step": 390, "epoch": 30, "mean_fact_loss": 0.412,
+                   "best_mean_fact_loss": 0.398, "passes_without_gain": 20, "seed": 1}))
+    page.on_event(Event.from_json({"event": "diverged", "step": 700, "epoch": 54, "mean_fact_loss": 5.8,
+                   "best_mean_fact_loss": 0.02, "back_to_step": 690, "learning_rate": 0.0005}))
     assert page.log.toPlainText().splitlines()[-2] == (
         "Step 390: no progress in 20 passes (mean fact loss 0.412, best 0.398): the adapter starts again "
         "from seed 1")
@@ -310,7 +311,7 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     tune.lr.setValue(0.003)
     tune.start(store.path.parent / "run")
     qtbot.waitUntil(lambda: not tune.runner.running and tune.start_button.isEnabled(), timeout=300_000)
-    assert tune.runner.final["event"] == "finished"
+    assert tune.runner.final.name == "finished"
 
     chat = window.chat_page
     window.nav.setCurrentRow(4)
@@ -343,10 +344,12 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     window.nav.setCurrentRow(3)
     assert evaluate.tuned_choice.currentData().endswith(".gguf")
     evaluate.limit.setValue(2)
+    evaluate.general.setChecked(False)  # the 113 general prompts twice take minutes on 2 cores
     evaluate.run()
     qtbot.waitUntil(lambda: evaluate.run_button.isEnabled(), timeout=180_000)
     assert evaluate.table_model.rowCount() == 2
     assert "→" in evaluate.cards["fact_recall"].text()
+    assert evaluate.cards["general_ability"].text() == "–", "general ability is not asked when unticked"
     assert len(store.evaluations()) == 2
     window.chat_page.close_models()
 
@@ -369,7 +372,7 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     tune.lr.setValue(0.003)
     tune.start(store.path.parent / "experts-run")
     qtbot.waitUntil(lambda: not tune.runner.running and tune.start_button.isEnabled(), timeout=300_000)
-    assert tune.runner.final["event"] == "finished", tune.runner.final
+    assert tune.runner.final.name == "finished", tune.runner.final
     assert "2 of 2 trained" in tune.expert_label.text()
     log = tune.log.toPlainText()
     assert "Started memory experts" in log and "Expert 2/2" in log
@@ -388,7 +391,7 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     store.add_pairs([QAPair(q, a, status="approved", tables="products") for q, a in facts(8)[6:]])
     tune.update_button.click()
     qtbot.waitUntil(lambda: not tune.runner.running and tune.start_button.isEnabled(), timeout=300_000)
-    assert tune.runner.final["event"] == "finished", tune.runner.final
+    assert tune.runner.final.name == "finished", tune.runner.final
     log = tune.log.toPlainText()
     assert "0 stale, 0 changed, 2 new, 0 removed fact(s)" in log, log[-2000:]
     assert "3 of 3 trained" in tune.expert_label.text()
@@ -417,6 +420,7 @@ def test_memory_experts_from_the_tune_page_to_the_chat(qtbot, window, tiny_model
     evaluate = window.evaluate_page  # the exported experts are evaluated like any tuned model
     window.nav.setCurrentRow(3)
     assert evaluate.tuned_choice.currentText() == "experts-run (memory experts)"
+    evaluate.general.setChecked(False)
     evaluate.run()
     qtbot.waitUntil(lambda: evaluate.run_button.isEnabled(), timeout=180_000)
     assert evaluate.table_model.rowCount() == 8

@@ -9,21 +9,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
-from engine.tune.events import crash_event, parse_event_line
+from engine.tune.events import Event, crash_event, parse_event_line
 from engine.tune.process import child_command, child_environment
-from engine.tune.run_folder import FINAL_EVENTS, RunFolder
+from engine.tune.run_folder import RunFolder
 
 
 class TuneRunner(QObject):
-    event = Signal(dict)
-    ended = Signal(dict)  # the final event (finished, stopped or failed)
+    event = Signal(object)  # an Event
+    ended = Signal(object)  # the final Event (finished, stopped or failed)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.process: QProcess | None = None
         self.run_dir: Path | None = None
         self.folder: RunFolder | None = None
-        self.final: dict | None = None
+        self.final: Event | None = None
         self._buffer = b""
 
     @property
@@ -65,7 +65,7 @@ class TuneRunner(QObject):
             event = parse_event_line(line.decode("utf-8", "replace"))
             if event is None:
                 continue
-            if event["event"] in FINAL_EVENTS:
+            if event.is_final:
                 self.final = event
             self.event.emit(event)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.errors import EngramError
 from engine.tune.config import METHODS, PRECISIONS, REGULARIZATION, TuneConfig
+from engine.tune.events import Event
 from engine.tune.run_folder import RunFolder
 
 # TuneConfig fields settable from the command line (their help is the field's own), and their choices
@@ -52,12 +53,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
         record_run(store, run_id, config_path.parent)
         store.close()
-    summary = ", ".join(f"{k}={final[k]}" for k in ("reason", "step", "recall") if k in final)
-    print(f"engram tune: {final.get('event')} ({summary}); run folder {config_path.parent}", file=sys.stderr)
-    return 0 if final.get("event") in ("finished", "stopped") else 1
+    record = final.to_json()
+    summary = ", ".join(f"{k}={record[k]}" for k in ("reason", "step", "recall") if k in record)
+    print(f"engram tune: {final.name} ({summary}); run folder {config_path.parent}", file=sys.stderr)
+    return 0 if final.name in ("finished", "stopped") else 1
 
 
-def _stream_run(process, as_json: bool = False) -> dict:
+def _stream_run(process, as_json: bool = False) -> Event:
     """Show a training child's events; Ctrl+C asks it to stop cleanly. Returns the final event."""
     from app.cli.tune_progress import JsonLines, TuneProgress
 
@@ -71,7 +73,7 @@ def _stream_run(process, as_json: bool = False) -> dict:
             show(event)
     finally:
         show.close()
-    return process.final or {}
+    return process.final
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -96,8 +98,8 @@ def cmd_update(args: argparse.Namespace) -> int:
         run_id = next((r["id"] for r in store.runs() if r["folder"] == str(run.path)), None)
         if run_id is not None:
             record_run(store, run_id, run.path)
-    print(f"engram update: {final.get('event')} (recall={final.get('recall')})", file=sys.stderr)
-    return 0 if final.get("event") in ("finished", "stopped") else 1
+    print(f"engram update: {final.name} (recall={getattr(final, 'recall', None)})", file=sys.stderr)
+    return 0 if final.name in ("finished", "stopped") else 1
 
 
 def _add_tune_options(p: argparse.ArgumentParser) -> None:

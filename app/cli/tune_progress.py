@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
-from engine.tune.events import describe, duration
+from engine.tune.events import Event, Started, Step, duration
 
 
 class JsonLines:
     """The run's events as JSON lines on stdout, one per event (`--json`)."""
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        print(json.dumps(event), flush=True)
+    def __call__(self, event: Event) -> None:
+        print(json.dumps(event.to_json()), flush=True)
 
     def close(self) -> None:
         pass
@@ -34,24 +34,23 @@ class TuneProgress:
                         bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {elapsed}<{remaining} · {postfix}")
         self.facts = 0
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "started":
-            self.facts = int(event.get("facts") or 0)
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Started) and event.scope is None:
+            self.facts = event.facts
             self.bar.reset(total=self.facts or None)
-        if kind == "step":
-            memorized = event.get("facts_memorized")
-            if memorized is None:
-                memorized = round((event.get("memorized") or 0) * self.facts)
+        if isinstance(event, Step):
+            memorized = event.facts_memorized
+            if memorized is None or event.scope is not None:  # an expert's count is its own; the share is the run's
+                memorized = round((event.memorized or 0) * self.facts)
             self.bar.n = int(memorized)
-            budget = event.get("eta_s")
-            self.bar.set_postfix_str(f"step {event['step']} · loss {event.get('loss', 0):.3f}"
+            budget = event.eta_s
+            self.bar.set_postfix_str(f"step {event.step} · loss {event.loss:.3f}"
                                      + (f" · budget left {duration(budget)}" if budget is not None else ""))
             return
         if self.bar.disable:
-            print(describe(event), file=self.stream, flush=True)
+            print(event.describe(), file=self.stream, flush=True)
         else:
-            self.bar.write(describe(event), file=self.stream)
+            self.bar.write(event.describe(), file=self.stream)
 
     def close(self) -> None:
         self.bar.close()

@@ -26,7 +26,9 @@ from typing import Any
 
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
+from engine.tune.adapters import OneAdapter
 from engine.tune.events import EventLog
+from engine.tune.ledger import FactLedger
 from engine.tune.recipe import MemoryTuningRecipe
 from engine.tune.run_folder import ADAPTER, FACT_SCORES
 
@@ -44,55 +46,30 @@ def can_train_together(config: TuneConfig) -> str | None:
     return None
 
 
-class ExpertBatchRecipe(MemoryTuningRecipe):
-    """The memory-tuning loop over the union of a group's facts, each fact through its expert's adapter.
-    An expert whose facts are all memorized and recalled is done: its facts leave the batches, so its
-    adapter stays as it is while the others go on. The group converges when every expert is done."""
+class ExpertAdapters(OneAdapter):
+    """One LoRA adapter per expert of the group, each fact through its expert's adapter. An expert whose
+    facts are all memorized and recalled is done: its facts leave the epochs, so its adapter stays as it
+    is while the others go on. The group converges when every expert is done."""
 
-    def __init__(self, config: TuneConfig, members: dict[str, list[int]], folders: dict[str, Path],
-                 events: EventLog | None = None, resume: bool = False, stop_file: Path | None = None) -> None:
-        super().__init__(config, events, resume=resume, stop_file=stop_file)
-        self.members = members
-        self.folders = folders
+    def __init__(self, members: dict[str, list[int]], folders: dict[str, Path]) -> None:
+        self.members = members  # expert name -> its fact ids
+        self.folders = folders  # expert name -> its folder in the run
         self.expert_of = {fact_id: name for name, ids in members.items() for fact_id in ids}
+        self.done: set[str] = set()
 
-    def setup(self) -> None:
-        reason = can_train_together(self.config)
+    def check(self, config: TuneConfig, examples: list[D.Example], processes: int) -> None:
+        reason = can_train_together(config)
         if reason:
             raise ValueError(f"memory experts cannot be trained together: {reason}")
-        super().setup()
-        if self.accelerator.num_processes > 1:
+        if processes > 1:
             raise ValueError("memory experts are trained together in one process only; set experts_at_once to 1")
-        missing = [e.fact_id for e in self.examples if e.fact_id not in self.expert_of]
+        missing = [e.fact_id for e in examples if e.fact_id not in self.expert_of]
         if missing:
             raise ValueError(f"facts {missing[:5]} belong to no expert of the group")
-        self.done = self._experts_done()  # resumed: the experts already memorized stay frozen
 
-    def _experts_done(self) -> set[str]:
-        """Experts whose every fact is below the loss threshold and was recalled at the last check (by
-        decoding, or by the teacher-forced verdict of its last training step)."""
-        threshold = self.config.loss_threshold
-        return {name for name, ids in self.members.items()
-                if all(self.fact_loss.get(i, math.inf) < threshold and self.recalled.get(i) and i not in self.missed
-                       for i in ids)}
+    def attach(self, base, lora):
+        from peft import get_peft_model
 
-    def _recall_check(self, every_fact: bool = False) -> None:
-        super()._recall_check(every_fact)
-        self.done = self._experts_done()
-
-    def _restore(self, snapshot: dict[str, Any]) -> None:
-        super()._restore(snapshot)
-        self.done = self._experts_done()  # an expert done since the kept epoch is trained again
-
-    def _plan_epoch(self) -> list[list[int]]:
-        """The epoch without the facts of experts already done: their adapters are frozen from then on.
-        Unlike facts in one adapter, experts cannot disturb each other, so nothing needs revisiting."""
-        self.done = self._experts_done()
-        plan = [[i for i in batch if self.expert_of[self.examples[i].fact_id] not in self.done]
-                for batch in super()._plan_epoch()]
-        return [batch for batch in plan if batch]
-
-    def _with_adapters(self, base, lora, get_peft_model):
         names = list(self.members)
         model = get_peft_model(base, lora, adapter_name=names[0])
         for name in names[1:]:
@@ -100,55 +77,64 @@ class ExpertBatchRecipe(MemoryTuningRecipe):
         model.base_model.set_adapter(names)  # every expert's adapter trainable
         return model
 
-    def _adapters_for(self, examples: list[D.Example]) -> list[str]:
+    def names_for(self, examples: list[D.Example]) -> list[str]:
         return [self.expert_of[e.fact_id] for e in examples]
 
-    def _train_mode(self) -> None:
+    def train_mode(self, model) -> None:
         # peft refuses per-example adapters in training mode; with dropout off (can_train_together)
         # evaluation mode computes the same forward pass, gradients included
-        self.model.eval()
+        model.eval()
 
-    def _adapter_state(self) -> dict[str, Any]:
+    def state_dict(self, model) -> dict[str, Any]:
         from peft import get_peft_model_state_dict
 
-        model = self.accelerator.unwrap_model(self.model)
         return {name: get_peft_model_state_dict(model, adapter_name=name) for name in self.members}
 
-    def _load_adapter_state(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, model, state: dict[str, Any]) -> None:
         from peft import set_peft_model_state_dict
 
-        model = self.accelerator.unwrap_model(self.model)
         for name, weights in state.items():
             set_peft_model_state_dict(model, weights, adapter_name=name)
 
-    def expert_recall(self) -> dict[str, float]:
-        """Each expert's share of its facts recalled exactly at the last check."""
-        return {name: sum(bool(self.recalled.get(i)) for i in ids) / max(1, len(ids))
-                for name, ids in self.members.items()}
+    def refresh(self, ledger: FactLedger) -> None:
+        """Experts whose every fact is below the loss threshold and was recalled at the last check (by
+        decoding, or by the teacher-forced verdict of its last training step) are done; after a roll-back
+        an expert done since the kept epoch is trained again."""
+        self.done = {name for name, ids in self.members.items()
+                     if all(ledger.loss.get(i, math.inf) < ledger.threshold and ledger.recalled.get(i)
+                            and i not in ledger.missed for i in ids)}
 
-    def _save_outputs(self) -> Path:
+    def in_plan(self, fact_id: int) -> bool:
+        """Unlike facts in one adapter, experts cannot disturb each other: a done expert's facts need no
+        revisiting."""
+        return self.expert_of[fact_id] not in self.done
+
+    def save(self, model, tokenizer, out: Path, ledger: FactLedger) -> Path:
         """Each expert's adapter (and tokenizer, and per-fact scores) in its own folder."""
-        self._barrier()
-        if self.main:
-            model = self.accelerator.unwrap_model(self.model)
-            staging = self.out / "adapters"
-            shutil.rmtree(staging, ignore_errors=True)
-            for name, ids in self.members.items():
-                model.save_pretrained(staging, selected_adapters=[name])  # peft: STAGING/NAME/ (not 'default')
-                adapter = self.folders[name] / ADAPTER
-                shutil.rmtree(adapter, ignore_errors=True)
-                shutil.move(str(staging / name), adapter)
-                self.tokenizer.save_pretrained(adapter)
-                scores = {str(i): {"loss": None if math.isinf(self.fact_loss[i]) else self.fact_loss[i],
-                                   "recalled": self.recalled.get(i)} for i in ids if i in self.fact_loss}
-                (self.folders[name] / FACT_SCORES).write_text(json.dumps(scores, indent=1))
-            shutil.rmtree(staging, ignore_errors=True)
-        return self.out
+        staging = out / "adapters"
+        shutil.rmtree(staging, ignore_errors=True)
+        for name, ids in self.members.items():
+            model.save_pretrained(staging, selected_adapters=[name])  # peft: STAGING/NAME/ (not 'default')
+            adapter = self.folders[name] / ADAPTER
+            shutil.rmtree(adapter, ignore_errors=True)
+            shutil.move(str(staging / name), adapter)
+            tokenizer.save_pretrained(adapter)
+            (self.folders[name] / FACT_SCORES).write_text(json.dumps(ledger.scores(ids), indent=1))
+        shutil.rmtree(staging, ignore_errors=True)
+        return out
 
-    def _finish(self, reason: str) -> dict[str, Any]:
-        summary = super()._finish(reason)
-        summary["expert_recall"] = self.expert_recall()
-        return summary
+    def summary(self, ledger: FactLedger) -> dict[str, Any]:
+        """Each expert's share of its facts recalled exactly at the last check."""
+        return {"expert_recall": {name: sum(bool(ledger.recalled.get(i)) for i in ids) / max(1, len(ids))
+                                  for name, ids in self.members.items()}}
+
+
+def expert_batch_recipe(config: TuneConfig, members: dict[str, list[int]], folders: dict[str, Path],
+                        events: EventLog | None = None, resume: bool = False,
+                        stop_file: Path | None = None) -> MemoryTuningRecipe:
+    """The memory-tuning loop over the union of a group's facts, with one adapter per expert."""
+    return MemoryTuningRecipe(config, events, resume=resume, stop_file=stop_file,
+                              adapters=ExpertAdapters(members, folders))
 
 
 def same_group(folder: Path, members: dict[str, list[int]]) -> bool:

@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngramError
-from engine.mome.expert_batch import MEMBERS, ExpertBatchRecipe, can_train_together, same_group
+from engine.mome.expert_batch import MEMBERS, can_train_together, expert_batch_recipe, same_group
 from engine.mome.partition import embed_questions, partition
 from engine.mome.router import Router
 from engine.project.pairs import QAPair
 from engine.tune import data as D
 from engine.tune.config import TuneConfig
-from engine.tune.events import EventLog
+from engine.tune.events import Event, EventLog, ExpertsAtOnce, ExpertScope, Finished, Started, Stopped, in_expert
 from engine.tune.run_folder import ADAPTER, CHECKPOINT, CONFIG, DATA, EXPERTS, STOP
 
 VECTORS = "vectors.npz"
@@ -136,41 +136,22 @@ class BaseEmbedder:
 
 
 class _ExpertEvents(EventLog):
-    """The run events of an expert (or of experts trained together), passed to the whole run's log:
-    renamed where they would end the whole run (started/finished/stopped/failed), steps counted from
-    the run's start, and shares of facts memorized or recalled given over all facts so the plots read
-    as one run. `index`: experts trained before these; `together`: how many these are."""
-
-    RENAMED = {"started": "expert_started", "finished": "expert_finished", "stopped": "expert_stopped",
-               "failed": "expert_failed", "checkpoint": "expert_checkpoint"}
+    """The run events of an expert (or of experts trained together), passed to the whole run's log in
+    the expert's scope (`engine.tune.events.in_expert`). `index`: experts trained before these;
+    `count`: experts in the run."""
 
     def __init__(self, parent: EventLog, experts: list[ExpertRecord], index: int, count: int, steps_before: int,
                  facts_before: int, total_facts: int) -> None:
-        super().__init__(None, stream=None)
-        self.parent, self.index, self.count = parent, index, count
+        super().__init__(None, stdout=False)
+        self.parent = parent
         self.name = ", ".join(e.name for e in experts)
-        self.together, self.facts = len(experts), sum(len(e.fact_ids) for e in experts)
+        self.scope = ExpertScope(self.name, index, count, together=len(experts))
+        self.facts = sum(len(e.fact_ids) for e in experts)
         self.steps_before, self.facts_before, self.total_facts = steps_before, facts_before, total_facts
 
-    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
-        fields.update(expert=self.name, expert_index=self.index, experts=self.count, experts_together=self.together)
-        if isinstance(fields.get("step"), int):
-            fields["expert_step"] = fields["step"]
-            fields["step"] += self.steps_before
-        if isinstance(fields.get("back_to_step"), int):  # a roll-back after a divergence
-            fields["back_to_step"] += self.steps_before
-        if event in ("step", "epoch") and "facts_memorized" in fields:
-            fields["memorized"] = (self.facts_before + fields["facts_memorized"]) / self.total_facts
-        elif event in ("step", "epoch") and "memorized" in fields:
-            mine = fields["memorized"] * self.facts
-            fields["memorized"] = (self.facts_before + mine) / self.total_facts
-        if event == "recall":
-            fields["recalled"] += self.facts_before
-            fields["total"] = self.total_facts
-            fields["recall"] = fields["recalled"] / self.total_facts
-        if not self.enabled:
-            return {"event": event, **fields}
-        return self.parent.emit(self.RENAMED.get(event, event), **fields)
+    def emit(self, event: Event) -> Event:
+        scoped = in_expert(event, self.scope, self.steps_before, self.facts_before, self.facts, self.total_facts)
+        return self.parent.emit(scoped) if self.enabled else scoped
 
 
 class ExpertTraining:
@@ -203,9 +184,9 @@ class ExpertTraining:
         together = cfg.experts_at_once or default_experts_at_once(device.device)
         if together > 1 and can_train_together(cfg):
             together = 1
-        self.events.emit("started", run=str(out), method="experts", device=device.describe(),
-                         facts=total, experts=len(manifest.experts), experts_to_train=len(pending),
-                         experts_at_once=together, resumed_from_step=self.step if self.resume else None)
+        self.events.emit(Started(run=str(out), method="experts", device=device.describe(),
+                                 facts=total, experts=len(manifest.experts), experts_to_train=len(pending),
+                                 experts_at_once=together, resumed_from_step=self.step if self.resume else None))
         session = {"experts_trained": [], "started": time.time()}
         while pending:
             group = pending[:together]
@@ -223,7 +204,7 @@ class ExpertTraining:
             result = self._train_one(group[0], sub, log) if len(group) == 1 else self._train_group(group, sub, log)
             if result["status"] == "failed" and result.get("kind") == "oom" and len(group) > 1:
                 together = len(group) // 2  # a group too big for the GPU: smaller groups, same experts
-                self.events.emit("experts_at_once", experts_at_once=together, reason="out of memory", step=self.step)
+                self.events.emit(ExpertsAtOnce(experts_at_once=together, reason="out of memory", step=self.step))
                 continue
             steps = int(result.get("step") or 0)
             for expert in group:
@@ -280,13 +261,13 @@ class ExpertTraining:
             (folder / MEMBERS).write_text(json.dumps(members))
         sub = replace(config, data=str(folder / "facts.jsonl"), output_dir=str(folder),
                       batch_size=config.batch_size * len(group))  # each expert's share of a step as when alone
-        job = ExpertBatchRecipe(sub, members, {e.name: e.folder(self.out) for e in group}, log, resume=resume,
-                                stop_file=self.out / STOP)
+        job = expert_batch_recipe(sub, members, {e.name: e.folder(self.out) for e in group}, log, resume=resume,
+                                  stop_file=self.out / STOP)
         return run_tuning(sub, resume=resume, events=log, job=job)
 
     def _stopped(self, session: dict) -> dict[str, Any]:
         self._record(session)
-        self.events.emit("stopped", step=self.step, checkpoint=str(self.out))
+        self.events.emit(Stopped(step=self.step, checkpoint=str(self.out)))
         return {"status": "stopped", "step": self.step}
 
     def _finished(self, session: dict, started: float, total: int) -> dict[str, Any]:
@@ -298,7 +279,7 @@ class ExpertTraining:
                    else "experts trained", "step": self.step, "recall": recalled / max(1, total),
                    "experts": len(manifest.experts), "experts_untrained": untrained,
                    "elapsed_s": time.monotonic() - started, "adapter": str(self.out / "experts")}
-        self.events.emit("finished", **summary)
+        self.events.emit(Finished(**{k: v for k, v in summary.items() if k != "status"}))
         return summary
 
     def _record(self, session: dict) -> None:

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from engine.db.detect import detect_kind
 from engine.errors import EngramError
@@ -14,6 +13,7 @@ from engine.paths import user_data_dir
 from engine.project import ProjectStore
 from engine.tune.config import TuneConfig
 from engine.tune.data import write_run_data
+from engine.tune.events import Event
 from engine.tune.run_folder import FACT_SCORES, RunFolder
 
 TRAIN_WHERE = "status = 'approved' AND split = 'train'"
@@ -85,13 +85,13 @@ def prepare_run(store: ProjectStore, config: TuneConfig, run_dir: str | Path | N
     return config, run_id
 
 
-def record_run(store: ProjectStore, run_id: int, run_dir: str | Path) -> dict[str, Any]:
+def record_run(store: ProjectStore, run_id: int, run_dir: str | Path) -> Event | None:
     """Copy a run's outcome (status, summary, per-fact scores, adapter path) into the project."""
     folder = Path(run_dir)
     run = RunFolder(folder)
     final = run.final_event()
-    status = final["event"] if final else "failed"
-    store.update_run(run_id, status=status, summary=final or {"reason": "no events"}, finished=True)
+    status = final.name if final else "failed"
+    store.update_run(run_id, status=status, summary=final.to_json() if final else {"reason": "no events"}, finished=True)
     # a memory-experts run keeps one score file per expert
     paths = [run.fact_scores, *sorted(folder.glob(f"experts/*/{FACT_SCORES}"))]
     scores = {k: v for path in paths if path.exists() for k, v in json.loads(path.read_text()).items()}
@@ -102,4 +102,4 @@ def record_run(store: ProjectStore, run_id: int, run_dir: str | Path) -> dict[st
     adapter = run.adapter
     if adapter.is_dir() and not any(a["path"] == str(adapter) for a in store.artifacts(run_id)):
         store.add_artifact("adapter", str(adapter), run_id=run_id)
-    return final or {}
+    return final

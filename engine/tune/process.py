@@ -11,10 +11,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-from engine.tune.events import crash_event, parse_event_line
-from engine.tune.run_folder import FINAL_EVENTS, RunFolder
+from engine.tune.events import Event, crash_event, parse_event_line
+from engine.tune.run_folder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ class TuneProcess:
         self.resume = resume
         self.command = child_command(self.config_path, resume, launcher)
         self.proc: subprocess.Popen | None = None
-        self.final: dict[str, Any] | None = None
+        self.final: Event | None = None
 
     def start(self) -> "TuneProcess":
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -54,14 +54,14 @@ class TuneProcess:
                                      bufsize=1, env=child_environment(dict(os.environ)))
         return self
 
-    def events(self) -> Iterator[dict[str, Any]]:
+    def events(self) -> Iterator[Event]:
         """Every event until the child exits; the last one is always finished, stopped or failed."""
         assert self.proc is not None and self.proc.stdout is not None, "start() first"
         for line in self.proc.stdout:
             event = parse_event_line(line)
             if event is None:
                 continue
-            if event["event"] in FINAL_EVENTS:
+            if event.is_final:
                 self.final = event
             yield event
         code = self.proc.wait()

@@ -13,7 +13,7 @@ import torch
 
 from engine.errors import EngramError
 from engine.tune.config import TuneConfig
-from engine.tune.events import EventLog
+from engine.tune.events import EventLog, Failed
 from engine.tune.run_folder import CONFIG, EVENTS
 
 OOM_ADVICE = ("out of memory: lower batch_size or max_seq_len (memory experts: experts_at_once), use a "
@@ -68,7 +68,7 @@ def run_tuning(config: TuneConfig, resume: bool = False, events: EventLog | None
         else:
             reason, kind = f"{type(error).__name__}: {error}", "crash"
         _keep_traceback(out, job)
-        log.emit("failed", reason=reason, kind=kind, step=getattr(job, "step", 0))
+        log.emit(Failed(reason=reason, kind=kind, step=getattr(job, "step", 0)))
         return {"status": "failed", "reason": reason, "kind": kind}
     finally:
         job.cleanup()

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from engine.tune.events import read_events
+from engine.tune.events import Event, read_events
 
 CONFIG = "config.json"  # the TuneConfig the run trains with
 DATA = "data.jsonl"  # the pairs it trains on (the run's own copy)
@@ -21,8 +20,6 @@ EXPERTS = "experts.json"  # a memory-experts run's plan (experts and their facts
 EXPORT = "export"  # where export writes GGUF files by default
 PARITY = "parity.json"  # export's recall check through llama.cpp
 EXPORTED_EXPERTS = "experts-gguf.json"  # in export/: the experts' GGUF files and router
-
-FINAL_EVENTS = ("finished", "stopped", "failed")
 
 
 @dataclass(frozen=True)
@@ -102,9 +99,9 @@ class RunFolder:
     def stop_requested(self) -> bool:
         return self.stop_file.exists()
 
-    def events(self) -> list[dict[str, Any]]:
-        return read_events(self.events_log)
+    def events(self) -> list[Event]:
+        return [Event.from_json(record) for record in read_events(self.events_log)]
 
-    def final_event(self) -> dict[str, Any] | None:
+    def final_event(self) -> Event | None:
         """How the run last ended (finished, stopped or failed), or None while it never has."""
-        return next((e for e in reversed(self.events()) if e.get("event") in FINAL_EVENTS), None)
+        return next((e for e in reversed(self.events()) if e.is_final), None)

@@ -6,14 +6,13 @@ the exit status is 0 when the run finished or was stopped, 1 when it failed."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from engine.tune.config import TuneConfig
-from engine.tune.events import EventLog
+from engine.tune.events import EventLog, Failed
 from engine.tune.run import run_tuning
 from engine.tune.run_folder import EVENTS
 
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = TuneConfig.load(args.config)
     except (OSError, ValueError) as error:
-        print(json.dumps({"event": "failed", "kind": "error", "reason": f"bad run config: {error}"}), flush=True)
+        EventLog(None).emit(Failed(kind="error", reason=f"bad run config: {error}"))
         return 1
     result = train(config, resume=args.resume)
     return 0 if result["status"] in ("finished", "stopped") else 1

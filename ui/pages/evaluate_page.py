@@ -11,10 +11,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from engine.eval.evaluate import SUMMARY_FIELDS, compare
+from engine.eval.general_set import GENERAL_SET
 from engine.models.locate import BUNDLED_NAME
 from ui.errors import show_error
 from ui.jobs import Job
@@ -80,6 +81,10 @@ class EvaluatePage(QWidget):
         self.split.setToolTip("the pairs the latest run trained on, or train (memorization) / paraphrase and "
                               "eval (generalization)")
         self.limit = spin_box(1, 100_000, 100)
+        self.general = QCheckBox("General ability")
+        self.general.setChecked(True)
+        self.general.setToolTip(f"also ask both models the {len(GENERAL_SET)} general prompts, to see what "
+                                "tuning cost outside the database")
         self.run_button = QPushButton("Run evaluation")
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton("Cancel")
@@ -95,7 +100,7 @@ class EvaluatePage(QWidget):
             controls.addWidget(QLabel(label))
             controls.addWidget(widget, 1 if widget in (self.base_choice, self.tuned_choice) else 0)
         actions = QHBoxLayout()
-        for widget in (self.run_button, self.cancel_button, self.save_button):
+        for widget in (self.run_button, self.cancel_button, self.save_button, self.general):
             actions.addWidget(widget)
         actions.addWidget(self.progress, 1)
 
@@ -169,13 +174,14 @@ class EvaluatePage(QWidget):
         models = [ModelChoice(self.base_choice.currentData(), f"base: {self.base_choice.currentText()}"),
                   ModelChoice(self.tuned_choice.currentData(), f"tuned: {self.tuned_choice.currentText()}")]
         examples = project_examples(store)
+        general = self.general.isChecked()
 
         def work(report, token):
             # SQL answered as the agent answers: the schema, the project's examples, candidates and a vote
             options = AnswerOptions()
             context = sql_context(db, models[1].spec, examples, options)
-            return evaluate_models(models, pairs, db, context, options.settings(), cancel=token,
-                                   progress=lambda step: report(step.done, step.total))
+            return evaluate_models(models, pairs, db, context, options.settings(), general=general,
+                                   cancel=token, progress=lambda step: report(step.done, step.total))
 
         job = Job("Evaluating", work, self)
         job.progress.connect(lambda d, t: (self.progress.setRange(0, t), self.progress.setValue(d)))

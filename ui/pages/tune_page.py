@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QFileDialog, QFormLa
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.tune.config import METHODS, TuneConfig
-from engine.tune.events import describe, duration
+from engine.tune.events import Diverged, Event, Failed, Finished, Recall, Restarted, Started, Step, Stopped, duration
 from engine.tune.run_folder import RunFolder
 from ui.errors import show_error
 from ui.jobs import Job
@@ -335,43 +335,43 @@ class TunePage(QWidget):
         self.redraw()
 
     # -- events ----------------------------------------------------------------------------------
-    def on_event(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "step":
-            step = event["step"]
-            self.loss_series.add(step, max(event["loss"], 1e-6))
-            self.memo_series.add(step, event.get("memorized"))
-            self.lr_series.add(step, event.get("lr"))
-            self.progress.setValue(round(100 * (event.get("memorized") or 0)))
-            eta = event.get("eta_s")
-            memory = event.get("memory_mb")
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, Step):
+            self.loss_series.add(event.step, max(event.loss, 1e-6))
+            self.memo_series.add(event.step, event.memorized)
+            self.lr_series.add(event.step, event.lr)
+            self.progress.setValue(round(100 * (event.memorized or 0)))
+            eta, memory = event.eta_s, event.memory_mb
             self.stats.setText(
-                f"step {step}" + (f" / {self.max_steps}" if self.max_steps else "")
-                + f" · epoch {event.get('epoch')} · loss {event['loss']:.4f}"
-                + f" · {event.get('facts_memorized')} facts memorized"
-                + f" · {event.get('tokens_per_s', 0):.0f} tokens/s"
+                f"step {event.step}" + (f" / {self.max_steps}" if self.max_steps else "")
+                + f" · epoch {event.epoch} · loss {event.loss:.4f}"
+                + f" · {event.facts_memorized} facts memorized"
+                + f" · {event.tokens_per_s or 0:.0f} tokens/s"
                 + (f" · ETA {duration(eta)}" if eta is not None else "")
                 + (f" · memory {memory:.0f} MiB" if memory else ""))
             self._dirty = True
             return
-        if kind == "recall":
-            self.recall_series.add(event["step"], event["recall"])
+        if isinstance(event, Recall):
+            self.recall_series.add(event.step, event.recall)
             self._dirty = True
-        if kind in MARKERS:
-            self._mark(event["step"], *MARKERS[kind])
-        share = event.get("memorized", event.get("recall"))  # an experts run reports its recall
-        if kind in ("finished", "stopped") and share is not None:
+        if isinstance(event, (Diverged, Restarted)):
+            self._mark(event.step, *MARKERS[event.name])
+        if isinstance(event, (Finished, Stopped)) and event.is_final:
             # the last step event can be a few steps before the end: show where the run really ended
-            self.progress.setValue(round(100 * share))
-            self.stats.setText(f"{describe(event)} · {duration(event.get('elapsed_s') or 0)}"
-                               + (f" · {event['tokens_per_s']:.0f} tokens/s" if event.get("tokens_per_s") else ""))
-        if kind in ("expert_started", "expert_finished"):
-            together = event.get("experts_together", 1)
-            done = event["expert_index"] + (together if kind == "expert_finished" else 0)
-            self.expert_label.setText(f"Memory experts: {done} of {event['experts']} trained · "
-                                      + (f"now training {event['expert']} ({event.get('facts')} facts)"
-                                         if kind == "expert_started" else f"{event['expert']} done"))
-        self.log.appendPlainText(describe(event))
+            share = event.memorized if isinstance(event, Finished) and event.memorized is not None else \
+                getattr(event, "recall", None)  # an experts run reports its recall
+            if share is not None:
+                self.progress.setValue(round(100 * share))
+            tokens = getattr(event, "tokens_per_s", None)
+            self.stats.setText(f"{event.describe()} · {duration(event.elapsed_s or 0)}"
+                               + (f" · {tokens:.0f} tokens/s" if tokens else ""))
+        if isinstance(event, (Started, Finished)) and event.scope is not None:
+            scope, finished = event.scope, isinstance(event, Finished)
+            done = scope.index + (scope.together if finished else 0)
+            self.expert_label.setText(f"Memory experts: {done} of {scope.count} trained · "
+                                      + (f"{scope.expert} done" if finished
+                                         else f"now training {scope.expert} ({event.facts} facts)"))
+        self.log.appendPlainText(event.describe())
 
     def _mark(self, step: int, label: str, color: str) -> None:
         """A dashed line on the loss plot where the run diverged or restarted: the jump in the curve
@@ -393,7 +393,7 @@ class TunePage(QWidget):
         if len(rates):  # from zero: a constant rate would otherwise be drawn as a flat line at "0"
             self.lr_plot.setYRange(0, float(rates.max()) * 1.15 or 1.0, padding=0)
 
-    def on_ended(self, final: dict) -> None:
+    def on_ended(self, final: Event) -> None:
         from engine.tune.prepare import record_run
 
         self.redraw_timer.stop()
@@ -401,13 +401,13 @@ class TunePage(QWidget):
         self.redraw()
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        self.resume_button.setEnabled(final.get("event") in ("stopped", "failed") and self.run_dir is not None
+        self.resume_button.setEnabled(final.name in ("stopped", "failed") and self.run_dir is not None
                                       and RunFolder(self.run_dir).can_resume)
         if self.state.store is not None and self.run_id is not None:
             record_run(self.state.store, self.run_id, self.run_dir)
         self._enable_update()
-        if final.get("event") == "failed":
-            show_error(self, "Tuning failed", final.get("reason", "unknown reason"))
+        if isinstance(final, Failed):
+            show_error(self, "Tuning failed", final.reason)
         self.state.runs_changed.emit()
 
     def refresh_history(self) -> None:
@@ -440,8 +440,7 @@ class TunePage(QWidget):
         for event in events:
             self.on_event(event)
         self.redraw()
-        last = events[-1:] or [{}]
-        self.resume_button.setEnabled(last[0].get("event") == "stopped")
+        self.resume_button.setEnabled(bool(events) and events[-1].name == "stopped")
         self._enable_update()
 
 
