@@ -2,11 +2,12 @@
 `gguf` package's writer, then quantized by llama.cpp itself (`llama_model_quantize`); the adapter
 alone as a GGUF LoRA; an Ollama Modelfile.
 
-Metadata (tokenizer, chat template, hyper-parameters) is copied from the GGUF the base model came
-from (the bundled one, or the user's), with the values the HF config may have changed (e.g. the
-number of layers) written from that config. Tensors get llama.cpp's names
-(`gguf.get_tensor_name_map`); q/k projections are re-permuted the way llama.cpp's converter does
-(transformers un-permutes them when it reads a GGUF); the tied output matrix is not written.
+Metadata (tokenizer, chat template, the architecture's own settings) is copied from the GGUF the base
+model came from (the bundled one, or the user's); the hyper-parameters are written from the HF config
+(it may differ, e.g. in the number of layers). Tensors get llama.cpp's names for the architecture
+(`gguf.get_tensor_name_map`); what llama.cpp's convert_hf_to_gguf.py does beyond naming, per
+architecture, is in ARCHITECTURES (transformers' GGUF reader undoes exactly that when it loads the
+file); the tied output matrix is not written.
 
 Every file is written under a temporary name and renamed when complete, so a crash or a cancel never
 leaves a half-written file under the final name.
@@ -33,6 +34,27 @@ QUANT_TYPES = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0
 SOURCE_FILE = "engram_source.json"  # written next to a converted model: which GGUF it came from
 _SKIP_KEYS = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "general.architecture", "general.file_type",
               "general.quantization_version"}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How llama.cpp's converter writes one transformers architecture, beyond the tensor names."""
+
+    gguf_arch: str  # llama.cpp's name for it
+    permute_qk: bool = False  # q/k rows in llama.cpp's rotary layout (Llama-style models only)
+
+
+# transformers model_type -> how it is written; Mistral is a Llama to llama.cpp (convert_hf_to_gguf.py)
+ARCHITECTURES = {"llama": Architecture("llama", permute_qk=True), "mistral": Architecture("llama", permute_qk=True),
+                 "qwen2": Architecture("qwen2"), "qwen3": Architecture("qwen3"), "phi3": Architecture("phi3")}
+
+
+def architecture_of(config) -> Architecture:
+    """The export rules for a model's config, or a one-line refusal naming what is supported."""
+    model_type = getattr(config, "model_type", None)
+    if model_type not in ARCHITECTURES:
+        raise ExportError(f"GGUF export writes {', '.join(ARCHITECTURES)} models; this one is {model_type}")
+    return ARCHITECTURES[model_type]
 
 
 class ExportError(EngramError):
@@ -90,11 +112,14 @@ def _permute(weights: np.ndarray, n_head: int, n_head_kv: int | None = None) -> 
             .swapaxes(1, 2).reshape(weights.shape))
 
 
-def _copy_metadata(reader, writer, overrides: dict[str, tuple]) -> None:
+def _copy_metadata(reader, writer, arch: str, overrides: dict[str, tuple]) -> None:
+    """The source GGUF's keys (tokenizer, chat template, names), with its architecture's settings
+    only when it is the same architecture, then `overrides`."""
     import gguf
 
+    source_arch = reader.fields["general.architecture"].contents() if "general.architecture" in reader.fields else arch
     for key, f in reader.fields.items():
-        if key in _SKIP_KEYS or key in overrides:
+        if key in _SKIP_KEYS or key in overrides or (source_arch != arch and key.startswith(f"{source_arch}.")):
             continue
         vtype = f.types[0]
         if vtype == gguf.GGUFValueType.ARRAY:
@@ -105,20 +130,33 @@ def _copy_metadata(reader, writer, overrides: dict[str, tuple]) -> None:
         writer.add_key_value(key, value, vtype)
 
 
-def _config_overrides(config) -> dict[str, tuple]:
+def _config_overrides(config, arch: str) -> dict[str, tuple]:
+    """The hyper-parameters llama.cpp reads, from the HF config (as convert_hf_to_gguf.py writes them)."""
     import gguf
 
     u32, f32 = gguf.GGUFValueType.UINT32, gguf.GGUFValueType.FLOAT32
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    rope = getattr(config, "rope_parameters", None) or {}
     values = {
-        "llama.block_count": (config.num_hidden_layers, u32),
-        "llama.embedding_length": (config.hidden_size, u32),
-        "llama.feed_forward_length": (config.intermediate_size, u32),
-        "llama.attention.head_count": (config.num_attention_heads, u32),
-        "llama.attention.head_count_kv": (config.num_key_value_heads, u32),
-        "llama.attention.layer_norm_rms_epsilon": (float(config.rms_norm_eps), f32),
-        "llama.vocab_size": (config.vocab_size, u32),
+        f"{arch}.context_length": (config.max_position_embeddings, u32),
+        f"{arch}.block_count": (config.num_hidden_layers, u32),
+        f"{arch}.embedding_length": (config.hidden_size, u32),
+        f"{arch}.feed_forward_length": (config.intermediate_size, u32),
+        f"{arch}.attention.head_count": (heads, u32),
+        f"{arch}.attention.head_count_kv": (kv_heads, u32),
+        f"{arch}.attention.key_length": (head_dim, u32),
+        f"{arch}.attention.value_length": (head_dim, u32),
+        f"{arch}.attention.layer_norm_rms_epsilon": (float(config.rms_norm_eps), f32),
+        f"{arch}.vocab_size": (config.vocab_size, u32),
         "general.file_type": (1, u32),  # mostly f16
     }
+    theta = rope.get("rope_theta", getattr(config, "rope_theta", None))
+    if theta is not None:
+        values[f"{arch}.rope.freq_base"] = (float(theta), f32)
+    # the dimensions of each head that are rotated (all but in partial-rotary models)
+    values[f"{arch}.rope.dimension_count"] = (int(head_dim * rope.get("partial_rotary_factor", 1.0)), u32)
     return values
 
 
@@ -127,12 +165,12 @@ def _atomic(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _gguf_file(out: Path) -> Iterator:
+def _gguf_file(out: Path, arch: str) -> Iterator:
     """A GGUFWriter on a temporary name: written and renamed to `out` only if the body succeeds."""
     import gguf
 
     partial = _atomic(out)
-    writer = gguf.GGUFWriter(str(partial), "llama")
+    writer = gguf.GGUFWriter(str(partial), arch)
     try:
         yield writer
         writer.write_header_to_file()
@@ -148,17 +186,14 @@ def _gguf_file(out: Path) -> Iterator:
 
 def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel: CancelToken,
                    progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write merged HF weights as an f16 llama GGUF (norms stay f32)."""
+    """Write merged HF weights as an f16 GGUF of the model's architecture (norms and biases stay f32)."""
     import gguf
 
-    from engine.models.catalogue import EXPORT_ARCHITECTURES
-
-    if getattr(config, "model_type", "llama") not in EXPORT_ARCHITECTURES:
-        raise ExportError(f"GGUF export writes {', '.join(EXPORT_ARCHITECTURES)} models; this one is {config.model_type}")
+    rules = architecture_of(config)
     reader = gguf.GGUFReader(str(base_gguf))
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
-    with _gguf_file(out) as writer:
-        _copy_metadata(reader, writer, _config_overrides(config))
+    names = _tensor_names(rules, config)
+    with _gguf_file(out, rules.gguf_arch) as writer:
+        _copy_metadata(reader, writer, rules.gguf_arch, _config_overrides(config, rules.gguf_arch))
         items = [(k, v) for k, v in state_dict.items()
                  if not (k == "lm_head.weight" and getattr(config, "tie_word_embeddings", False))]
         for done, (key, tensor) in enumerate(items, 1):
@@ -167,14 +202,21 @@ def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel:
             if name is None:
                 raise ExportError(f"No llama.cpp name for tensor {key}")
             data = tensor.detach().float().cpu().numpy()
-            if key.endswith("q_proj.weight"):
+            if rules.permute_qk and key.endswith("q_proj.weight"):
                 data = _permute(data, config.num_attention_heads)
-            elif key.endswith("k_proj.weight"):
+            elif rules.permute_qk and key.endswith("k_proj.weight"):
                 data = _permute(data, config.num_attention_heads, config.num_key_value_heads)
             writer.add_tensor(name, data.astype(np.float16 if data.ndim > 1 else np.float32))
             if progress:
                 progress(done, len(items))
     return out
+
+
+def _tensor_names(rules: Architecture, config):
+    import gguf
+
+    arch = next(a for a, name in gguf.MODEL_ARCH_NAMES.items() if name == rules.gguf_arch)
+    return gguf.get_tensor_name_map(arch, config.num_hidden_layers)
 
 
 def quantize(source: Path, out: Path, quant: str) -> Path:
@@ -199,10 +241,11 @@ def write_lora_gguf(adapter_dir: Path, config, base_gguf: Path, out: Path) -> Pa
     import gguf
     from safetensors.torch import load_file
 
+    rules = architecture_of(config)
     adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
     weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
-    with _gguf_file(out) as writer:
+    names = _tensor_names(rules, config)
+    with _gguf_file(out, rules.gguf_arch) as writer:
         writer.add_string("general.type", "adapter")
         writer.add_string("adapter.type", "lora")
         writer.add_float32("adapter.lora.alpha", float(adapter_config["lora_alpha"]))
@@ -212,9 +255,9 @@ def write_lora_gguf(adapter_dir: Path, config, base_gguf: Path, out: Path) -> Pa
             module = key.split("base_model.model.", 1)[-1].split(".lora_A.")[0]
             a = tensor.float().numpy()
             b = weights[key.replace(".lora_A.", ".lora_B.")].float().numpy()
-            if module.endswith("q_proj"):
+            if rules.permute_qk and module.endswith("q_proj"):
                 b = _permute(b, config.num_attention_heads)
-            elif module.endswith("k_proj"):
+            elif rules.permute_qk and module.endswith("k_proj"):
                 b = _permute(b, config.num_attention_heads, config.num_key_value_heads)
             name = names.get_name(module + ".weight", try_suffixes=(".weight",))
             if name is None:

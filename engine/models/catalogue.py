@@ -15,8 +15,9 @@ from typing import Iterator, Mapping
 from engine.models.locate import GGUF_MAGIC, BUNDLED_NAME, bundled_model_path
 
 # what each part of Engram handles (the rest of the path is the reason a model is refused)
-TRAIN_ARCHITECTURES = ("llama",)  # the architectures the training path is tested on (SmolLM, Llama)
-EXPORT_ARCHITECTURES = ("llama",)  # engine/export writes these tensor layouts
+# what tests/test_model_architectures.py takes through training and export (GGUF names and HF model types)
+TRAIN_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "phi3")
+EXPORT_ARCHITECTURES = TRAIN_ARCHITECTURES  # engine/export writes these tensor layouts
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 MAX_DEPTH = 6  # how deep a user folder is searched
 

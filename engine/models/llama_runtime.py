@@ -28,13 +28,15 @@ def cpu_has_amx() -> bool:
 
 
 @contextmanager
-def _weights_in_plain_cpu_buffers(wanted: bool):
+def weights_in_plain_cpu_buffers(wanted: bool | None = None):
     """llama.cpp repacks the weights for AMX on CPUs that have it (Xeon Sapphire Rapids and later),
     and that path computes garbage and then segfaults on Q4_0/Q4_1 weights, the bundled model's
     format (ggml-org/llama.cpp#16315, #20824). llama-cpp-python's `Llama` has no argument for
     llama.cpp's `use_extra_bufts`, so its default parameters are wrapped while one model loads."""
     import llama_cpp.llama_cpp as lib
 
+    if wanted is None:
+        wanted = cpu_has_amx()
     if not wanted:
         yield
         return
@@ -78,7 +80,7 @@ class LlamaChat:
         self.source = source
         self._lock = threading.Lock()
         try:
-            with _weights_in_plain_cpu_buffers(cpu_has_amx()):
+            with weights_in_plain_cpu_buffers():
                 self._llm = Llama(model_path=str(source.path), n_ctx=n_ctx, lora_path=lora_path, verbose=False,
                                   n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
         except (ValueError, RuntimeError) as error:

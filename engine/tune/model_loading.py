@@ -42,7 +42,7 @@ def hf_folder_for(source: ModelSource, cache_dir: Path | None = None) -> Path:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source.path.parent), gguf_file=source.path.name)
         gguf_model = AutoModelForCausalLM.from_pretrained(str(source.path.parent), gguf_file=source.path.name,
-                                                          dtype=torch.float32)
+                                                          config=_gguf_config(source.path), dtype=torch.float32)
     except (ValueError, RuntimeError, OSError, KeyError) as error:
         raise ModelLoadError(f"transformers cannot read {source.path}: {error}") from None
     config = gguf_model.config
@@ -57,6 +57,22 @@ def hf_folder_for(source: ModelSource, cache_dir: Path | None = None) -> Path:
     (partial / "engram_source.json").write_text(json.dumps({"gguf": str(source.path.resolve())}))
     partial.rename(target)
     return target
+
+
+def _gguf_config(path: Path):
+    """The model's transformers config as read from the GGUF, with the head size the file states:
+    transformers reads it for some architectures only (not qwen2/qwen3/phi3) and else takes the
+    family's default, which a model with other heads does not match."""
+    import gguf
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+    fields = gguf.GGUFReader(str(path)).fields
+    arch = fields["general.architecture"].contents() if "general.architecture" in fields else ""
+    key_length = fields.get(f"{arch}.attention.key_length")
+    if key_length is not None and hasattr(config, "head_dim"):
+        config.head_dim = int(key_length.contents())
+    return config
 
 
 def load_tokenizer(folder: Path):
