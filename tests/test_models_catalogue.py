@@ -24,8 +24,8 @@ def _hf_folder(path, arch: str = "llama"):
 def test_models_found_in_ollama_lm_studio_the_hub_cache_and_a_folder(tmp_path, capsys):
     home = tmp_path / "home"
     ollama = home / ".ollama" / "models"
-    _gguf(ollama / "blobs" / "sha256-abc", arch="qwen2")
-    manifest = ollama / "manifests" / "registry.ollama.ai" / "library" / "qwen2.5-coder" / "1.5b"
+    _gguf(ollama / "blobs" / "sha256-abc", arch="deepseek2")
+    manifest = ollama / "manifests" / "registry.ollama.ai" / "library" / "deepseek-coder-v2" / "16b"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"layers": [
         {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:def"},
@@ -41,15 +41,15 @@ def test_models_found_in_ollama_lm_studio_the_hub_cache_and_a_folder(tmp_path, c
 
     entries = {e.name: e for e in discover((mine,), home=home, env={})}
     names = set(entries)
-    assert {"qwen2.5-coder:1.5b", "someone/Llama-3.2-1B-GGUF/llama-3.2-1b-q8_0", "HuggingFaceTB/SmolLM2-360M-Instruct",
+    assert {"deepseek-coder-v2:16b", "someone/Llama-3.2-1B-GGUF/llama-3.2-1b-q8_0", "HuggingFaceTB/SmolLM2-360M-Instruct",
             "base-no-template", "torn"} <= names, names
     assert not any("mmproj" in n or "notes" in n for n in names)
     assert list(entries.values())[0].source == "bundled"
 
-    qwen = entries["qwen2.5-coder:1.5b"]
-    assert (qwen.source, qwen.architecture, qwen.quantization, qwen.context_length, qwen.parameters) == \
-        ("ollama", "qwen2", "Q8_0", 2048, 40)
-    assert qwen.chat.ok and not qwen.train.ok and "qwen2" in qwen.train.reason and not qwen.export.ok
+    coder = entries["deepseek-coder-v2:16b"]
+    assert (coder.source, coder.architecture, coder.quantization, coder.context_length, coder.parameters) == \
+        ("ollama", "deepseek2", "Q8_0", 2048, 40)
+    assert coder.chat.ok and not coder.train.ok and "deepseek2" in coder.train.reason and not coder.export.ok
     llama = entries["someone/Llama-3.2-1B-GGUF/llama-3.2-1b-q8_0"]
     assert llama.train.ok and llama.export.ok and llama.chat.ok
     hf = entries["HuggingFaceTB/SmolLM2-360M-Instruct"]

@@ -476,7 +476,7 @@ def test_local_models_are_offered_on_the_tune_and_chat_pages(qtbot, tmp_path, de
 
     home = tmp_path / "home"
     store = home / ".ollama" / "models"
-    for digest, arch, model in (("aaa", "llama", "llama3.2"), ("bbb", "qwen2", "qwen2.5-coder")):
+    for digest, arch, model in (("aaa", "llama", "llama3.2"), ("bbb", "deepseek2", "deepseek-coder-v2")):
         write_gguf(store / "blobs" / f"sha256-{digest}", arch=arch)
         manifest = store / "manifests" / "registry.ollama.ai" / "library" / model / "latest"
         manifest.parent.mkdir(parents=True)
@@ -490,10 +490,10 @@ def test_local_models_are_offered_on_the_tune_and_chat_pages(qtbot, tmp_path, de
     qtbot.addWidget(win)
     qtbot.waitUntil(lambda: len(win.state.models) == 2, timeout=10_000)
     tune = win.tune_page.model_choice
-    llama, qwen = tune.findText("llama3.2:latest (ollama)"), tune.findText("qwen2.5-coder:latest (ollama)")
-    assert llama >= 0 and qwen >= 0
-    assert tune.model().item(llama).isEnabled() and not tune.model().item(qwen).isEnabled()
-    assert "qwen2" in tune.itemData(qwen, Qt.ItemDataRole.ToolTipRole)
+    llama, coder = tune.findText("llama3.2:latest (ollama)"), tune.findText("deepseek-coder-v2:latest (ollama)")
+    assert llama >= 0 and coder >= 0
+    assert tune.model().item(llama).isEnabled() and not tune.model().item(coder).isEnabled()
+    assert "deepseek2" in tune.itemData(coder, Qt.ItemDataRole.ToolTipRole)
     chat = win.chat_page.model_choice
-    assert chat.findText("llama3.2:latest (ollama)") >= 0 and chat.findText("qwen2.5-coder:latest (ollama)") >= 0
+    assert chat.findText("llama3.2:latest (ollama)") >= 0 and chat.findText("deepseek-coder-v2:latest (ollama)") >= 0
     win.state.close()
