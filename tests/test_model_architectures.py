@@ -12,28 +12,42 @@ import pytest
 import torch
 
 from engine.cancel import CancelToken
-from engine.export.gguf_export import ARCHITECTURES, export_model, write_f16_gguf
-from engine.models.catalogue import EXPORT_ARCHITECTURES, TRAIN_ARCHITECTURES
+from engine.export.gguf_export import ARCHITECTURES, export_model, write_f16_gguf, write_modelfile
+from engine.models.catalogue import GGUF_ARCHITECTURES, HF_MODEL_TYPES
 from engine.models.llama_runtime import weights_in_plain_cpu_buffers
 from engine.models.locate import ModelSource, resolve_model
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
 from engine.tune.model_loading import hf_folder_for
 from engine.workflows.train import run_tuning
-from tiny_model import facts
+from tiny_model import facts, write_gguf
 
 # a few layers, every head and size small; what each family has of its own (qwen3's head size apart
 # from hidden/heads, qwen2's q/k/v biases, phi3's fused projections) comes with its transformers config
 SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-6, tie_word_embeddings=True)
-OWN = {"llama": {}, "mistral": {"sliding_window": None}, "qwen2": {}, "qwen3": {"head_dim": 32}, "phi3": {}}
+OWN = {"llama": {}, "mistral": {"sliding_window": None}, "qwen2": {}, "qwen3": {"head_dim": 32}, "phi3": {},
+       # Gemma: attention scaled as llama.cpp does for all but the 27B models; Gemma 3 with a global layer
+       # whose rope is scaled (as from 4B up)
+       "gemma2": {"head_dim": 16, "query_pre_attn_scalar": 16},
+       "gemma3_text": {"head_dim": 16, "query_pre_attn_scalar": 16, "num_hidden_layers": 6, "rope_parameters": {
+           "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+           "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1_000_000.0}}}}
 PROMPT = "<|im_start|>user\nWhich table stores the invoices?<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_every_exported_architecture_is_listed_as_trainable_and_exportable():
-    for model_type, rules in ARCHITECTURES.items():
-        for name in (model_type, rules.gguf_arch):
-            assert name in TRAIN_ARCHITECTURES and name in EXPORT_ARCHITECTURES, name
+    assert set(HF_MODEL_TYPES) == set(ARCHITECTURES), "an HF folder's model type"
+    assert set(GGUF_ARCHITECTURES) == {rules.gguf_arch for rules in ARCHITECTURES.values()}, "a GGUF's architecture"
+
+
+def test_the_ollama_modelfile_keeps_each_model_s_own_chat_template(tmp_path):
+    chatml = write_modelfile(resolve_model(None).path, tmp_path / "Modelfile", "Answer briefly.").read_text()
+    assert "<|im_start|>assistant" in chatml and "PARAMETER stop <|im_end|>" in chatml
+    other = write_gguf(tmp_path / "other.gguf", arch="gemma3")
+    text = write_modelfile(other, tmp_path / "Modelfile.other", "Answer briefly.").read_text()
+    assert "TEMPLATE" not in text.replace("no TEMPLATE", "") and "im_end" not in text, "ChatML forced on another model"
+    assert 'SYSTEM """Answer briefly."""' in text and text.startswith("FROM ./other.gguf")
 
 
 def _tiny_gguf(model_type: str, folder, tokenizer_folder):
@@ -43,7 +57,7 @@ def _tiny_gguf(model_type: str, folder, tokenizer_folder):
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
     config = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
-                                  **SHAPE, **OWN[model_type])
+                                  **{**SHAPE, **OWN[model_type]})
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config).eval()
     for name, weights in model.named_parameters():  # biases and norms away from their 0 / 1 defaults

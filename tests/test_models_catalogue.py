@@ -54,7 +54,8 @@ def test_models_found_in_ollama_lm_studio_the_hub_cache_and_a_folder(tmp_path, c
     assert llama.train.ok and llama.export.ok and llama.chat.ok
     hf = entries["HuggingFaceTB/SmolLM2-360M-Instruct"]
     assert (hf.format, hf.parameters, hf.context_length, hf.chat_template) == ("hf_folder", 15, 4096, True)
-    assert hf.train.ok and not hf.chat.ok and "export" in hf.chat.reason
+    assert hf.train.ok and not hf.chat.ok and "GGUF" in hf.chat.reason
+    assert not hf.export.ok and "convert_hf_to_gguf" in hf.export.reason, "export copies a GGUF's tokenizer"
     bare = entries["base-no-template"]
     assert not bare.train.ok and "chat template" in bare.train.reason and not bare.chat.ok
     assert not entries["torn"].train.ok and "unreadable" in entries["torn"].train.reason

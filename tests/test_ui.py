@@ -490,10 +490,12 @@ def test_local_models_are_offered_on_the_tune_and_chat_pages(qtbot, tmp_path, de
     qtbot.addWidget(win)
     qtbot.waitUntil(lambda: len(win.state.models) == 2, timeout=10_000)
     tune = win.tune_page.model_choice
-    llama, coder = tune.findText("llama3.2:latest (ollama)"), tune.findText("deepseek-coder-v2:latest (ollama)")
+    llama, coder = (tune.findText(f"{name}:latest (ollama) — {arch} · 40 · Q8_0")
+                    for name, arch in (("llama3.2", "llama"), ("deepseek-coder-v2", "deepseek2")))
     assert llama >= 0 and coder >= 0
     assert tune.model().item(llama).isEnabled() and not tune.model().item(coder).isEnabled()
     assert "deepseek2" in tune.itemData(coder, Qt.ItemDataRole.ToolTipRole)
     chat = win.chat_page.model_choice
-    assert chat.findText("llama3.2:latest (ollama)") >= 0 and chat.findText("deepseek-coder-v2:latest (ollama)") >= 0
+    assert chat.findText("llama3.2:latest (ollama)", Qt.MatchFlag.MatchStartsWith) >= 0
+    assert chat.findText("deepseek-coder-v2:latest (ollama)", Qt.MatchFlag.MatchStartsWith) >= 0
     win.state.close()

@@ -58,10 +58,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     print(f"{'model':<44}{'source':<12}{'arch':<9}{'params':>8}{'quant':>8}{'size':>9}{'ctx':>8}  train export chat")
     for e in entries:
-        params = f"{e.parameters / 1e9:.2f}B" if e.parameters and e.parameters >= 1e9 else \
-            f"{(e.parameters or 0) / 1e6:.0f}M" if e.parameters else "?"
         flags = "  ".join(f"{'yes' if c.ok else 'no':<5}" for c in (e.train, e.export, e.chat))
-        print(f"{e.name[:43]:<44}{e.source:<12}{(e.architecture or '?')[:8]:<9}{params:>8}{(e.quantization or '?')[:7]:>8}"
+        print(f"{e.name[:43]:<44}{e.source:<12}{(e.architecture or '?')[:8]:<9}{e.parameters_text:>8}{(e.quantization or '?')[:7]:>8}"
               f"{e.size_bytes / 2**20:>8.0f}M{e.context_length or 0:>8}  {flags}")
         for what, capability in (("train", e.train), ("export", e.export), ("chat", e.chat)):
             if not capability.ok:

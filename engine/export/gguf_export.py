@@ -42,11 +42,13 @@ class Architecture:
 
     gguf_arch: str  # llama.cpp's name for it
     permute_qk: bool = False  # q/k rows in llama.cpp's rotary layout (Llama-style models only)
+    norm_shift: float = 0.0  # added to every norm weight: Gemma's norms scale by 1 + w, llama.cpp's by w
 
 
 # transformers model_type -> how it is written; Mistral is a Llama to llama.cpp (convert_hf_to_gguf.py)
 ARCHITECTURES = {"llama": Architecture("llama", permute_qk=True), "mistral": Architecture("llama", permute_qk=True),
-                 "qwen2": Architecture("qwen2"), "qwen3": Architecture("qwen3"), "phi3": Architecture("phi3")}
+                 "qwen2": Architecture("qwen2"), "qwen3": Architecture("qwen3"), "phi3": Architecture("phi3"),
+                 "gemma2": Architecture("gemma2", norm_shift=1.0), "gemma3_text": Architecture("gemma3", norm_shift=1.0)}
 
 
 def architecture_of(config) -> Architecture:
@@ -152,11 +154,20 @@ def _config_overrides(config, arch: str) -> dict[str, tuple]:
         f"{arch}.vocab_size": (config.vocab_size, u32),
         "general.file_type": (1, u32),  # mostly f16
     }
+    rope = rope.get("full_attention", rope)  # Gemma 3: one rope per layer type; llama.cpp fixes the local one
     theta = rope.get("rope_theta", getattr(config, "rope_theta", None))
     if theta is not None:
         values[f"{arch}.rope.freq_base"] = (float(theta), f32)
     # the dimensions of each head that are rotated (all but in partial-rotary models)
     values[f"{arch}.rope.dimension_count"] = (int(head_dim * rope.get("partial_rotary_factor", 1.0)), u32)
+    if rope.get("rope_type") == "linear":
+        values[f"{arch}.rope.scaling.type"] = ("linear", gguf.GGUFValueType.STRING)
+        values[f"{arch}.rope.scaling.factor"] = (float(rope["factor"]), f32)
+    if arch in ("gemma2", "gemma3"):  # llama.cpp fixes which layers slide (every 2nd / all but every 6th)
+        values[f"{arch}.attention.sliding_window"] = (int(config.sliding_window), u32)
+        for name in ("attn_logit_softcapping", "final_logit_softcapping"):
+            if getattr(config, name, None) is not None:
+                values[f"{arch}.{name}"] = (float(getattr(config, name)), f32)
     return values
 
 
@@ -206,6 +217,8 @@ def write_f16_gguf(state_dict: dict, config, base_gguf: Path, out: Path, cancel:
                 data = _permute(data, config.num_attention_heads)
             elif rules.permute_qk and key.endswith("k_proj.weight"):
                 data = _permute(data, config.num_attention_heads, config.num_key_value_heads)
+            elif rules.norm_shift and key.endswith("norm.weight"):
+                data = data + rules.norm_shift
             writer.add_tensor(name, data.astype(np.float16 if data.ndim > 1 else np.float32))
             if progress:
                 progress(done, len(items))
@@ -268,12 +281,19 @@ def write_lora_gguf(adapter_dir: Path, config, base_gguf: Path, out: Path) -> Pa
 
 
 def write_modelfile(gguf_path: Path, out: Path, system: str) -> Path:
-    """An Ollama Modelfile for the exported GGUF (ChatML template, as SmolLM2 uses)."""
-    text = (f"FROM ./{gguf_path.name}\n"
-            'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}'
-            '{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"""\n'
-            f'SYSTEM """{system}"""\n'
-            "PARAMETER stop <|im_end|>\nPARAMETER temperature 0\n")
+    """An Ollama Modelfile for the exported GGUF: ChatML models (SmolLM2, Qwen) get their template
+    written out; for others Ollama takes the template from the GGUF's own chat template."""
+    from engine.models.catalogue import read_gguf_header
+
+    chat_template = read_gguf_header(gguf_path).fields.get("tokenizer.chat_template") or ""
+    text = f"FROM ./{gguf_path.name}\n"
+    if "<|im_start|>" in chat_template:
+        text += ('TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}'
+                 '{{ if .Prompt }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"""\n'
+                 "PARAMETER stop <|im_end|>\n")
+    else:
+        text += "# no TEMPLATE: Ollama reads the chat template from the GGUF\n"
+    text += f'SYSTEM """{system}"""\nPARAMETER temperature 0\n'
     partial = _atomic(out)
     partial.write_text(text)
     partial.replace(out)

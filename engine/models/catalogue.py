@@ -16,8 +16,10 @@ from engine.models.locate import GGUF_MAGIC, BUNDLED_NAME, bundled_model_path
 
 # what each part of Engram handles (the rest of the path is the reason a model is refused)
 # what tests/test_model_architectures.py takes through training and export (GGUF names and HF model types)
-TRAIN_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "phi3")
-EXPORT_ARCHITECTURES = TRAIN_ARCHITECTURES  # engine/export writes these tensor layouts
+# what engine/export writes and training reads: llama.cpp's names (a GGUF's general.architecture) and
+# transformers' (an HF folder's model_type; "gemma3" there is the vision model, "gemma3_text" the LM)
+GGUF_ARCHITECTURES = ("llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3")
+HF_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3_text")
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 MAX_DEPTH = 6  # how deep a user folder is searched
 
@@ -46,6 +48,21 @@ class ModelEntry:
     train: Capability
     export: Capability
     chat: Capability
+
+    @property
+    def parameters_text(self) -> str:
+        """1.54B, 135M, 40 (a test model), or ? when the file does not say."""
+        if not self.parameters:
+            return "?"
+        if self.parameters >= 999.5e6:  # not "1000M"
+            return f"{self.parameters / 1e9:.2f}B"
+        return f"{self.parameters / 1e6:.0f}M" if self.parameters >= 1e6 else f"{self.parameters:,}"
+
+    @property
+    def label(self) -> str:
+        """How a model list names it: which one, from where, and what it is."""
+        details = " · ".join(x for x in (self.architecture, self.parameters_text, self.quantization) if x and x != "?")
+        return f"{self.name} ({self.source})" + (f" — {details}" if details else "")
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -199,7 +216,7 @@ def _describe_gguf(path: Path, name: str, source: str) -> ModelEntry:
     context = header.fields.get(f"{arch}.context_length")
     return ModelEntry(name, source, path, "gguf", arch, header.parameters, quant, _size(path),
                       int(context) if context is not None else None, template,
-                      train=_can_train(arch, template), export=_can_export(arch),
+                      train=_can_train(arch, template, GGUF_ARCHITECTURES), export=_can_export(arch),
                       chat=Capability(True) if template else Capability(False, "no chat template in the GGUF"))
 
 
@@ -269,8 +286,15 @@ def _describe_hf(path: Path, name: str, source: str) -> ModelEntry:
     context = config.get("max_position_embeddings")
     return ModelEntry(name, source, path, "hf_folder", arch, parameters or None, str(config.get("torch_dtype") or
                       config.get("dtype") or "") or None, size, context, template,
-                      train=_can_train(arch, template), export=_can_export(arch),
-                      chat=Capability(False, "a Hugging Face folder: tune it and export a GGUF to chat"))
+                      train=_can_train(arch, template, HF_MODEL_TYPES), export=_HF_EXPORT, chat=_HF_CHAT)
+
+
+# export copies the tokenizer from the GGUF a model came from; writing one from a folder is llama.cpp's
+# convert_hf_to_gguf.py (its per-model pre-tokenizer rules), which Engram does not bundle
+_HF_EXPORT = Capability(False, "export starts from a GGUF (Engram copies its tokenizer): convert the folder with "
+                               "llama.cpp's convert_hf_to_gguf.py and pick the .gguf")
+_HF_CHAT = Capability(False, "a Hugging Face folder: llama.cpp chats with GGUF files (convert it with llama.cpp's "
+                             "convert_hf_to_gguf.py)")
 
 
 def _hf_chat_template(path: Path) -> bool:
@@ -300,18 +324,17 @@ def _safetensors_elements(path: Path) -> int:
     return total
 
 
-def _can_train(arch: str | None, template: bool) -> Capability:
-    if arch not in TRAIN_ARCHITECTURES:
-        return Capability(False, f"Engram trains {', '.join(TRAIN_ARCHITECTURES)} models so far; this is "
-                                 f"{arch or 'unknown'}")
+def _can_train(arch: str | None, template: bool, known: tuple[str, ...]) -> Capability:
+    if arch not in known:
+        return Capability(False, f"Engram trains {', '.join(known)} models so far; this is {arch or 'unknown'}")
     if not template:
         return Capability(False, "no chat template: Engram trains instruct/chat models")
     return Capability(True)
 
 
 def _can_export(arch: str | None) -> Capability:
-    if arch not in EXPORT_ARCHITECTURES:
-        return Capability(False, f"GGUF export writes {', '.join(EXPORT_ARCHITECTURES)} models; this is "
+    if arch not in GGUF_ARCHITECTURES:
+        return Capability(False, f"GGUF export writes {', '.join(GGUF_ARCHITECTURES)} models; this is "
                                  f"{arch or 'unknown'}")
     return Capability(True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 from engine.errors import EngramError
 
@@ -114,22 +115,39 @@ class WillNotFit(EngramError):
     """The run's estimated peak memory is more than the device has free."""
 
 
-def check_fits(estimate: MemoryEstimate, device: str, batch_size: int, lora_layers: int,
-               free: int | None = None) -> None:
-    """Refuse a run that would not fit, saying what it needs and what to change."""
+def fit_or_load_in_4bit(estimate: Callable[[bool], MemoryEstimate], device: str, batch_size: int,
+                        lora_layers: int, asked_4bit: bool, free: int | None = None,
+                        can_load_4bit: bool | None = None) -> tuple[MemoryEstimate, bool]:
+    """The run's estimate and whether the base loads in 4-bit: as asked, or chosen on CUDA (with
+    bitsandbytes installed) when the full-precision run would not fit and the 4-bit one does; a run
+    that fits neither way is refused with what to change (WillNotFit). `estimate(in_4bit)` estimates
+    either way; `free` None: what the device has free now."""
     free = available_memory(device) if free is None else free
-    if free is None or estimate.total <= free:
-        return
+    full = estimate(asked_4bit)
+    if free is None or full.total <= free:  # MPS cannot tell: not refused
+        return full, asked_4bit
+    can_load_4bit = device == "cuda" and not asked_4bit and \
+        (bitsandbytes_installed() if can_load_4bit is None else can_load_4bit)
+    if can_load_4bit:
+        quantized = estimate(True)
+        if quantized.total <= free:
+            return quantized, True
     advice = []
     if batch_size > 1:
         advice.append(f"a batch size of {max(1, batch_size // 2)}")
     if lora_layers == 0 or lora_layers > 4:
         advice.append("adapters on fewer layers (LoRA layers 4)")
-    if device == "cuda":
-        advice.append("4-bit loading (load_in_4bit)")
+    if device == "cuda" and not asked_4bit and not can_load_4bit:
+        advice.append("4-bit loading (install bitsandbytes)")
     advice.append("a smaller model")
-    raise WillNotFit(f"This run needs {estimate.describe()} but {device} has {_size(free)} free: try "
+    raise WillNotFit(f"This run needs {full.describe()} but {device} has {_size(free)} free: try "
                      + ", or ".join(advice))
+
+
+def bitsandbytes_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
 
 
 def _size(n: int) -> str:

@@ -72,7 +72,27 @@ def _gguf_config(path: Path):
     key_length = fields.get(f"{arch}.attention.key_length")
     if key_length is not None and hasattr(config, "head_dim"):
         config.head_dim = int(key_length.contents())
+    if arch in ("gemma2", "gemma3"):
+        _gemma_as_llama_cpp_runs_it(config, fields, arch)
     return config
+
+
+def _gemma_as_llama_cpp_runs_it(config, fields, arch: str) -> None:
+    """Gemma settings transformers' GGUF reader leaves at the family's defaults, as llama.cpp reads the
+    file: logit soft-capping when the file states it, Gemma 3's global rope (base and linear scaling; the
+    local layers' is fixed), and attention scaled by 1/sqrt(head size), or by 1/sqrt(hidden/heads) in
+    the 27B models, which llama.cpp tells by their layer count."""
+    for name in ("attn_logit_softcapping", "final_logit_softcapping"):
+        if f"{arch}.{name}" in fields:
+            setattr(config, name, float(fields[f"{arch}.{name}"].contents()))
+    if arch == "gemma3":
+        full = {"rope_type": "default", "rope_theta": float(fields[f"{arch}.rope.freq_base"].contents())
+                if f"{arch}.rope.freq_base" in fields else 1e6}
+        if f"{arch}.rope.scaling.type" in fields and fields[f"{arch}.rope.scaling.type"].contents() == "linear":
+            full.update(rope_type="linear", factor=float(fields[f"{arch}.rope.scaling.factor"].contents()))
+        config.rope_parameters = {**config.rope_parameters, "full_attention": full}
+    is_27b = config.num_hidden_layers == {"gemma2": 46, "gemma3": 62}[arch]
+    config.query_pre_attn_scalar = config.hidden_size // config.num_attention_heads if is_27b else config.head_dim
 
 
 def load_tokenizer(folder: Path):

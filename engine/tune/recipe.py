@@ -49,7 +49,7 @@ from engine.tune.events import Checkpoint, Diverged, Epoch, EventLog, Finished, 
 from engine.tune.frozen_layers import FrozenLayers
 from engine.tune.ledger import FactLedger
 from engine.tune.losses import answer_scores, kl_to_base
-from engine.tune.memory_estimate import MemoryEstimate, ModelShape, check_fits, estimate_memory
+from engine.tune.memory_estimate import MemoryEstimate, ModelShape, estimate_memory, fit_or_load_in_4bit
 from engine.tune.model_loading import hf_folder_for, load_base_model, load_tokenizer
 from engine.tune.policies import Divergence, Plateau, Settling
 from engine.tune.recall_check import decoded_exactly, greedy_completions, judge_each
@@ -112,16 +112,17 @@ class MemoryTuningRecipe:
         self.pairs = D.load_pairs(cfg.data)
         self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
         self.adapters.check(cfg, self.examples, self.accelerator.num_processes)
-        self.memory_estimate = self._check_memory(folder, dtype)  # before the weights are loaded
-        base = load_base_model(folder, dtype, cfg.load_in_4bit)
-        if cfg.load_in_4bit:
+        # before the weights are loaded; on CUDA a run that fits only in 4-bit loads the base so
+        self.memory_estimate, self.in_4bit = self._check_memory(folder, dtype)
+        base = load_base_model(folder, dtype, self.in_4bit)
+        if self.in_4bit:
             from peft import prepare_model_for_kbit_training
 
             base = prepare_model_for_kbit_training(base)
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           task_type="CAUSAL_LM", **lora_targets(base, cfg.target_modules, cfg.lora_layers))
         self.model = self.adapters.attach(base, lora)
-        if not cfg.load_in_4bit:  # on its device before the base model answers the regularization prompts
+        if not self.in_4bit:  # on its device before the base model answers the regularization prompts
             self.model.to(self.accelerator.device)
         # 3) data: regularization examples answered by the base model itself
         self.reg_examples = self._regularization_examples() if cfg.regularization_in_effect != "none" else []
@@ -145,15 +146,17 @@ class MemoryTuningRecipe:
         self.adapters.refresh(self.ledger)  # resumed: experts already memorized stay frozen
         self.tokens_at_start = self.state.tokens_seen
         trainable = sum(p.numel() for p in params)
-        self.events.emit(Started(run=str(self.out), device=self.plan.describe(), method=cfg.method,
+        device = self.plan.describe() + (", base loaded in 4-bit" if self.in_4bit else "")
+        self.events.emit(Started(run=str(self.out), device=device, method=cfg.method,
                                  facts=len(self.examples), trainable_params=trainable,
                                  batch_size=cfg.batch_size, processes=self.accelerator.num_processes,
                                  estimated_memory_mb=round(self.memory_estimate.total / 2**20),
                                  resumed_from_step=self.state.step if self.resume else None))
 
-    def _check_memory(self, folder: Path, dtype: torch.dtype) -> MemoryEstimate:
-        """The run's peak memory estimated from the model's config and the facts; a run that would not
-        fit in what the device has free stops here with what to change (WillNotFit)."""
+    def _check_memory(self, folder: Path, dtype: torch.dtype) -> tuple[MemoryEstimate, bool]:
+        """The run's peak memory estimated from the model's config and the facts, and whether the base
+        loads in 4-bit; a run that would not fit in what the device has free stops here with what to
+        change (WillNotFit)."""
         from transformers import AutoConfig
 
         from engine.models.catalogue import safetensors_parameters
@@ -161,14 +164,15 @@ class MemoryTuningRecipe:
         cfg = self.config
         shape = ModelShape.of(AutoConfig.from_pretrained(str(folder)), safetensors_parameters(folder))
         prompts = len(GENERAL_PROMPTS) if cfg.regularization_in_effect != "none" else 0
-        estimate = estimate_memory(shape, batch_size=cfg.batch_size, sequence=max((e.length for e in self.examples), default=1),
-                                   answer=max((len(e.answer_ids) for e in self.examples), default=1),
-                                   facts=len(self.examples),
-                                   lora_rank=cfg.lora_r, lora_layers=cfg.lora_layers, weight_bytes=dtype.itemsize,
-                                   load_in_4bit=cfg.load_in_4bit, regularization_prompts=prompts,
-                                   autocast_bytes=2 if dtype == torch.float32 and self.plan.mixed_precision != "no" else 0)
-        check_fits(estimate, self.plan.device, cfg.batch_size, cfg.lora_layers)
-        return estimate
+        def estimate(in_4bit: bool) -> MemoryEstimate:
+            return estimate_memory(
+                shape, batch_size=cfg.batch_size, sequence=max((e.length for e in self.examples), default=1),
+                answer=max((len(e.answer_ids) for e in self.examples), default=1), facts=len(self.examples),
+                lora_rank=cfg.lora_r, lora_layers=cfg.lora_layers, weight_bytes=dtype.itemsize,
+                load_in_4bit=in_4bit, regularization_prompts=prompts,
+                autocast_bytes=2 if dtype == torch.float32 and self.plan.mixed_precision != "no" else 0)
+
+        return fit_or_load_in_4bit(estimate, self.plan.device, cfg.batch_size, cfg.lora_layers, cfg.load_in_4bit)
 
     def _regularization_examples(self) -> list[D.Example]:
         """The base model's own greedy answers to general prompts (cached in the run folder)."""

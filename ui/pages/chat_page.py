@@ -175,7 +175,7 @@ class ChatPage(QWidget):
         for entry in self.state.models:  # the analyst's own GGUFs (Ollama, LM Studio, the Hugging Face cache)
             if entry.chat.ok:
                 for choice in (self.model_choice, self.base_choice):
-                    choice.addItem(f"{entry.name} ({entry.source})", str(entry.path))
+                    choice.addItem(entry.label, str(entry.path))
         if current_model is not None:
             index = self.model_choice.findData(current_model)
             if index >= 0:

@@ -202,7 +202,7 @@ class TunePage(QWidget):
             if self.model_choice.findData(str(entry.path)) >= 0:
                 continue
             index = self.model_choice.findData("pick-folder")
-            self.model_choice.insertItem(index, f"{entry.name} ({entry.source})", str(entry.path))
+            self.model_choice.insertItem(index, entry.label, str(entry.path))
             self.model_choice.setItemData(index, str(entry.path) if entry.train.ok else
                                           f"Cannot train: {entry.train.reason}", Qt.ItemDataRole.ToolTipRole)
             if not entry.train.ok:
