@@ -16,6 +16,7 @@ def _hf_folder(path, arch: str = "llama"):
     (path / "config.json").write_text(json.dumps({"model_type": arch, "max_position_embeddings": 4096,
                                                   "torch_dtype": "bfloat16"}))
     (path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    (path / "tokenizer.json").write_text("{}")
     header = json.dumps({"w": {"dtype": "F32", "shape": [3, 5], "data_offsets": [0, 60]}}).encode()
     (path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(60))
     return path
@@ -35,6 +36,7 @@ def test_models_found_in_ollama_lm_studio_the_hub_cache_and_a_folder(tmp_path, c
     hub = home / ".cache" / "huggingface" / "hub" / "models--HuggingFaceTB--SmolLM2-360M-Instruct" / "snapshots" / "r1"
     _hf_folder(hub)
     mine = tmp_path / "mine"
+    (_hf_folder(mine / "weights-only") / "tokenizer.json").unlink()
     _gguf(mine / "base-no-template.gguf", template=False)
     (mine / "notes.gguf").write_text("not a model")  # no GGUF magic: not listed
     (mine / "torn.gguf").write_bytes(b"GGUF\x03\x00\x00\x00")  # a header cut short: listed, and why
@@ -59,6 +61,7 @@ def test_models_found_in_ollama_lm_studio_the_hub_cache_and_a_folder(tmp_path, c
     bare = entries["base-no-template"]
     assert not bare.train.ok and "chat template" in bare.train.reason and not bare.chat.ok
     assert not entries["torn"].train.ok and "unreadable" in entries["torn"].train.reason
+    assert not entries["weights-only"].train.ok and "no tokenizer" in entries["weights-only"].train.reason
 
     bundled = discover(home=home, env={})[0]
     assert bundled.architecture == "llama" and bundled.quantization == "Q4_1" and 130e6 < bundled.parameters < 140e6

@@ -286,7 +286,15 @@ def _describe_hf(path: Path, name: str, source: str) -> ModelEntry:
     context = config.get("max_position_embeddings")
     return ModelEntry(name, source, path, "hf_folder", arch, parameters or None, str(config.get("torch_dtype") or
                       config.get("dtype") or "") or None, size, context, template,
-                      train=_can_train(arch, template, HF_MODEL_TYPES), export=_HF_EXPORT, chat=_HF_CHAT)
+                      train=_can_train(arch, template, HF_MODEL_TYPES) if _has_tokenizer(path) else _NO_TOKENIZER,
+                      export=_HF_EXPORT, chat=_HF_CHAT)
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "vocab.json"))
+
+
+_NO_TOKENIZER = Capability(False, "no tokenizer files in the folder (tokenizer.json, tokenizer.model or vocab.json)")
 
 
 # export copies the tokenizer from the GGUF a model came from; writing one from a folder is llama.cpp's
