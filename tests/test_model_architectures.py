@@ -13,14 +13,14 @@ import torch
 
 from engine.cancel import CancelToken
 from engine.export.gguf_export import ARCHITECTURES, export_model, write_f16_gguf, write_modelfile
-from engine.models.catalogue import GGUF_ARCHITECTURES, HF_MODEL_TYPES
+from engine.models.catalogue import GGUF_ARCHITECTURES, HF_MODEL_TYPES, read_gguf_header
 from engine.models.llama_runtime import weights_in_plain_cpu_buffers
 from engine.models.locate import ModelSource, resolve_model
 from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
 from engine.tune.model_loading import hf_folder_for
 from engine.workflows.train import run_tuning
-from tiny_model import facts, write_gguf
+from tiny_model import GEMMA2_TEMPLATE, facts, write_gguf
 
 # a few layers, every head and size small; what each family has of its own (qwen3's head size apart
 # from hidden/heads, qwen2's q/k/v biases, phi3's fused projections) comes with its transformers config
@@ -34,6 +34,7 @@ OWN = {"llama": {}, "mistral": {"sliding_window": None}, "qwen2": {}, "qwen3": {
            "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
            "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1_000_000.0}}}}
 PROMPT = "<|im_start|>user\nWhich table stores the invoices?<|im_end|>\n<|im_start|>assistant\n"
+TEMPLATES = {"gemma2": GEMMA2_TEMPLATE}
 
 
 def test_every_exported_architecture_is_listed_as_trainable_and_exportable():
@@ -65,7 +66,30 @@ def _tiny_gguf(model_type: str, folder, tokenizer_folder):
             weights.data.normal_(1.0 if "norm" in name else 0.0, 0.1)
     path = write_f16_gguf(model.state_dict(), config, resolve_model(None).path, folder / f"{model_type}.gguf",
                           CancelToken())
+    if model_type in TEMPLATES:
+        path = _with_chat_template(path, TEMPLATES[model_type])
     return path, model
+
+
+def _with_chat_template(path, template: str):
+    """The GGUF rewritten with another chat template (the family's own)."""
+    import gguf
+
+    from engine.export.gguf_export import _copy_metadata
+
+    reader = gguf.GGUFReader(str(path))
+    arch = reader.fields["general.architecture"].contents()
+    out = path.with_name(path.stem + "-own-template.gguf")
+    writer = gguf.GGUFWriter(str(out), arch)
+    _copy_metadata(reader, writer, arch, {"tokenizer.chat_template": (template, gguf.GGUFValueType.STRING),
+                                          "general.file_type": (1, gguf.GGUFValueType.UINT32)})
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, np.array(tensor.data))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
 
 
 def _llama_cpp_logits(path, ids: list[int], lora=None) -> np.ndarray:
@@ -129,3 +153,18 @@ def test_architecture_trains_exports_and_chats_through_llama_cpp(model_type, tmp
            f"{model_type} LoRA GGUF on the base GGUF vs transformers")
     q8 = _llama_cpp_logits(exported.files["q8_0"], ids)
     assert np.corrcoef(q8.ravel(), reference.ravel())[0, 1] > 0.99, f"{model_type} q8_0"
+    if model_type in TEMPLATES:  # its own template, kept by the export, answers a chat with a system turn
+        _chat_with_system_turn(exported.files["f16"], TEMPLATES[model_type])
+
+
+def _chat_with_system_turn(path, template: str) -> None:
+    from engine.models.llama_runtime import LlamaChat, Sampling
+    from engine.models.locate import ModelSource
+
+    assert read_gguf_header(path).fields["tokenizer.chat_template"] == template
+    chat = LlamaChat(ModelSource("gguf", path, path.name), n_ctx=128, n_threads=2)
+    try:  # llama.cpp's rendering of the template raises "System role not supported" unless it is folded
+        chat.complete([{"role": "system", "content": "Answer briefly."},
+                       {"role": "user", "content": "Which table stores the invoices?"}], Sampling(max_tokens=4))
+    finally:
+        chat.close()

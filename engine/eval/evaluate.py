@@ -21,6 +21,7 @@ from engine.db import Database
 from engine.errors import EngramError
 from engine.eval.general_set import GENERAL_SET
 from engine.eval.metrics import score_fact, score_sql
+from engine.models.chat_template import for_template
 from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, extract_sql, messages_for
 
@@ -41,7 +42,8 @@ def greedy_reply(model, tokenizer, messages: list[dict[str, str]], max_tokens: i
     """The model's reply to chat messages (transformers), as text: greedy, or sampled as `sampling` says."""
     import torch
 
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+    inputs = tokenizer.apply_chat_template(for_template(messages, tokenizer.chat_template),
+                                           add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True).to(model.device)
     options = dict(do_sample=False)
     if sampling is not None and sampling.temperature > 0:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.cancel import CancelToken
+from engine.models.chat_template import for_template
 from engine.models.locate import ModelLoadError, ModelSource, resolve_model
 
 
@@ -85,6 +86,7 @@ class LlamaChat:
                                   n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"llama.cpp could not load {source.path}: {error}") from None
+        self._chat_template = self._llm.metadata.get("tokenizer.chat_template")
         self._adapters: dict[str, object] = {}
         self._active: dict[str, float] = {}
         self.last_decode_s: float | None = None
@@ -173,7 +175,8 @@ class LlamaChat:
         `last_decode_s` is then the time spent generating, without reading the prompt."""
         with self._lock:
             before = self._decode_ms()
-            out = self._llm.create_chat_completion(messages=messages, grammar=grammar, **self._kwargs(sampling))
+            out = self._llm.create_chat_completion(messages=for_template(messages, self._chat_template),
+                                                   grammar=grammar, **self._kwargs(sampling))
             self.last_decode_s = max(0.0, self._decode_ms() - before) / 1000
         return out["choices"][0]["message"]["content"] or ""
 
@@ -182,7 +185,8 @@ class LlamaChat:
         """Text pieces as they are generated; stops early (no error) when `cancel` is set."""
         cancel = cancel or CancelToken()
         with self._lock:
-            for chunk in self._llm.create_chat_completion(messages=messages, stream=True, **self._kwargs(sampling)):
+            for chunk in self._llm.create_chat_completion(messages=for_template(messages, self._chat_template),
+                                                          stream=True, **self._kwargs(sampling)):
                 if cancel.cancelled:
                     break
                 piece = chunk["choices"][0]["delta"].get("content")

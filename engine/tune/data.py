@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import EngramError
+from engine.models.chat_template import for_template
 from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, messages_for
 
@@ -64,6 +65,7 @@ def write_run_data(pairs: list[QAPair], path: str | Path) -> int:
 
 
 def prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    messages = for_template(messages, tokenizer.chat_template)
     ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
     if isinstance(ids, dict) or hasattr(ids, "keys"):  # BatchEncoding in some versions
         ids = ids["input_ids"]
