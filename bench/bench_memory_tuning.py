@@ -141,6 +141,8 @@ def main() -> int:
     parser.add_argument("--lora-layers", type=int, default=TuneConfig.lora_layers)
     parser.add_argument("--recall-check", default=TuneConfig.recall_check)
     parser.add_argument("--lr", type=float, default=TuneConfig.learning_rate, help="default: the app's")
+    parser.add_argument("--loraplus-ratio", type=float, default=TuneConfig.loraplus_ratio,
+                        help="LoRA+ rate of B over A (1: plain LoRA); default: the app's")
     parser.add_argument("--clip", type=float, default=TuneConfig.max_grad_norm,
                         help="gradient-norm clip (0: none); default: the app's")
     args = parser.parse_args()
@@ -152,9 +154,11 @@ def main() -> int:
                             batch_size=args.batch_size, learning_rate=args.lr, max_grad_norm=args.clip,
                             max_minutes=max(args.minutes, 15), max_steps=0, recall_every=2, checkpoint_every=10**6, log_every=10,
                             regularization="none",  # as the recorded figures, and as the Trainer baseline
-                            precision=args.precision, lora_layers=args.lora_layers, recall_check=args.recall_check)
+                            precision=args.precision, lora_layers=args.lora_layers, recall_check=args.recall_check,
+                            loraplus_ratio=args.loraplus_ratio)
         result = {"facts": n, "config": {k: getattr(config, k) for k in ("batch_size", "learning_rate", "precision",
-                                                                          "lora_layers", "recall_check")}}
+                                                                          "lora_layers", "recall_check",
+                                                                          "loraplus_ratio")}}
         if args.baseline:
             before = run_memory(replace(config, output_dir=str(folder / "baseline"), **BASELINE))
             print(f"baseline      : {n} facts, recall {before['recall']:.0%} after {before['steps']} steps, "

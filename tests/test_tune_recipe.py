@@ -76,6 +76,24 @@ def test_memory_tuning_recalls_every_fact(tmp_path, tiny_model_dir):
     assert tokenizer.decode(generated[0, prompt.shape[1]:], skip_special_tokens=True).strip() == pair.answer
 
 
+def test_lora_plus_trains_the_b_matrices_at_a_multiple_of_the_scheduled_rate(tmp_path, tiny_model_dir):
+    config = _config(tmp_path, tiny_model_dir, loraplus_ratio=8.0, max_steps=3, warmup_steps=10)
+    recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
+    recipe.setup()
+    result = recipe.train()
+    recipe.cleanup()
+    assert result["reason"] == "step budget"
+    names = {id(p): n for n, p in recipe.model.named_parameters()}
+    rates = {}
+    for group in recipe.optimizer.param_groups:
+        for param in group["params"]:
+            rates[names[id(param)]] = group["lr"]
+    a = {r for n, r in rates.items() if "lora_A" in n}
+    b = {r for n, r in rates.items() if "lora_B" in n}
+    assert len(a) == len(b) == 1 and a.pop() * 8 == pytest.approx(b.pop())
+    assert max(rates.values()) == pytest.approx(8 * 3e-3 * 3 / 10), "B at 8× the warm-up's rate after 3 steps"
+
+
 def test_the_teacher_forced_verdict_agrees_with_greedy_decoding_on_every_fact(tmp_path, tiny_model_dir):
     """The cheap verdict (argmax of one forward pass at every answer token) against real decoding, on a
     model that knows none, some and all of its facts."""

@@ -42,6 +42,8 @@ class TuneConfig:
                              "run once per fact, not once per step", 10)
     # 1e-3 with clipping: 2e-3 stalled or diverged on row facts where 1e-3 converged (bench/results/mome-scaling)
     learning_rate: float = _help("AdamW learning rate (constant after warm-up in memory mode)", 1e-3)
+    loraplus_ratio: float = _help("LoRA+: the B matrices learn this many times faster than the A matrices "
+                                  "(1: plain LoRA)", 1.0)
     warmup_steps: int = _help("Steps of linear learning-rate warm-up", 5)
     weight_decay: float = _help("AdamW weight decay", 0.0)
     max_grad_norm: float = _help("Clip the gradient norm to this (0: no clipping); tames loss spikes", 1.0)

@@ -132,7 +132,7 @@ class MemoryTuningRecipe:
             if self.frozen and self.reg_examples else None
         # 4) optimizer and schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.optimizer = self._optimizer(params)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         # 5) state: the per-fact ledger and the policies (restored from the checkpoint when resuming)
         self.ledger = FactLedger.of([e.fact_id for e in self.examples], cfg.loss_threshold,
@@ -152,6 +152,20 @@ class MemoryTuningRecipe:
                                  batch_size=cfg.batch_size, processes=self.accelerator.num_processes,
                                  estimated_memory_mb=round(self.memory_estimate.total / 2**20),
                                  resumed_from_step=self.state.step if self.resume else None))
+
+    def _optimizer(self, params: list) -> torch.optim.Optimizer:
+        """AdamW; with LoRA+ (peft's grouping) the B matrices' group keeps its rate as a multiple of the
+        run's, which the schedule scales."""
+        cfg = self.config
+        if cfg.loraplus_ratio == 1.0:
+            return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        from peft.optimizers import create_loraplus_optimizer
+
+        optimizer = create_loraplus_optimizer(self.model, torch.optim.AdamW, lr=cfg.learning_rate,
+                                              loraplus_lr_ratio=cfg.loraplus_ratio, weight_decay=cfg.weight_decay)
+        for group in optimizer.param_groups:
+            group["lr_ratio"] = group["lr"] / cfg.learning_rate
+        return optimizer
 
     def _check_memory(self, folder: Path, dtype: torch.dtype) -> tuple[MemoryEstimate, bool]:
         """The run's peak memory estimated from the model's config and the facts, and whether the base
@@ -322,7 +336,7 @@ class MemoryTuningRecipe:
         batch = self._batch(examples)
         lr = self._lr()
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_ratio", 1.0)
         self.adapters.train_mode(self.model)
         with self._autocast():
             losses, exact = self._scores(self.model, mine, batch)
