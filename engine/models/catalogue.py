@@ -14,10 +14,9 @@ from typing import Iterator, Mapping
 
 from engine.models.locate import GGUF_MAGIC, BUNDLED_NAME, bundled_model_path
 
-# what each part of Engram handles (the rest of the path is the reason a model is refused)
-# what tests/test_model_architectures.py takes through training and export (GGUF names and HF model types)
-# what engine/export writes and training reads: llama.cpp's names (a GGUF's general.architecture) and
-# transformers' (an HF folder's model_type; "gemma3" there is the vision model, "gemma3_text" the LM)
+# what engine/export writes and training reads (tests/test_model_architectures.py takes each through
+# both): llama.cpp's names (a GGUF's general.architecture) and transformers' (an HF folder's
+# model_type; "gemma3" there is the vision model, "gemma3_text" the LM)
 GGUF_ARCHITECTURES = ("llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3")
 HF_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3_text")
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"

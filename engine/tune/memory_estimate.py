@@ -126,9 +126,9 @@ def fit_or_load_in_4bit(estimate: Callable[[bool], MemoryEstimate], device: str,
     full = estimate(asked_4bit)
     if free is None or full.total <= free:  # MPS cannot tell: not refused
         return full, asked_4bit
-    can_load_4bit = device == "cuda" and not asked_4bit and \
+    may_quantize = device == "cuda" and not asked_4bit and \
         (bitsandbytes_installed() if can_load_4bit is None else can_load_4bit)
-    if can_load_4bit:
+    if may_quantize:
         quantized = estimate(True)
         if quantized.total <= free:
             return quantized, True
@@ -137,7 +137,7 @@ def fit_or_load_in_4bit(estimate: Callable[[bool], MemoryEstimate], device: str,
         advice.append(f"a batch size of {max(1, batch_size // 2)}")
     if lora_layers == 0 or lora_layers > 4:
         advice.append("adapters on fewer layers (LoRA layers 4)")
-    if device == "cuda" and not asked_4bit and not can_load_4bit:
+    if device == "cuda" and not asked_4bit and not may_quantize:
         advice.append("4-bit loading (install bitsandbytes)")
     advice.append("a smaller model")
     raise WillNotFit(f"This run needs {full.describe()} but {device} has {_size(free)} free: try "
