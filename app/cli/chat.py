@@ -25,7 +25,8 @@ def answer_options(args: argparse.Namespace):
     from engine.workflows.answering import AnswerOptions
 
     return AnswerOptions(k=args.k, examples=args.examples, schema=not args.no_schema, grammar=not args.no_grammar,
-                         voting=not args.no_voting, retries=max(0, args.attempts - 1), max_rows=args.max_rows)
+                         voting=not args.no_voting, edited_examples=not args.no_edited_examples,
+                         retries=max(0, args.attempts - 1), max_rows=args.max_rows)
 
 
 def examples_of(project: str | None) -> list | None:
@@ -109,6 +110,8 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-schema", action="store_true", help="leave the schema out of the SQL prompt")
     p.add_argument("--no-grammar", action="store_true", help="free decoding: names not limited to the schema")
     p.add_argument("--no-voting", action="store_true", help="the first candidate that runs is the answer")
+    p.add_argument("--no-edited-examples", action="store_true",
+                   help="leave the retrieved examples' queries, edited with the question's values, out of the vote")
 
 
 def register(sub) -> None:

@@ -1,7 +1,7 @@
 """Execution-checked voting: candidates that ran are grouped by their result (rows compared as a
 multiset, values normalized, numbers within rounding), and the biggest group wins. A non-empty result
 beats an empty one (a wrong filter value returns no rows far more often than a question's true answer
-is empty); a tie goes to the group holding the earliest candidate, the greedy one first."""
+is empty); a tie goes to the group holding the earliest candidate."""
 
 from __future__ import annotations
 

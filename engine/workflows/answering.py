@@ -21,6 +21,7 @@ class AnswerOptions:
     schema: bool = True
     grammar: bool = True
     voting: bool = True
+    edited_examples: bool = True  # the retrieved examples' queries with the question's values join the vote
     retries: int = 1
     max_rows: int = 100
 
@@ -28,7 +29,7 @@ class AnswerOptions:
         from engine.sqlgen.answer import default_k
 
         return AnswerSettings(k=self.k or default_k(), grammar=self.grammar, voting=self.voting,
-                              retries=self.retries, max_rows=self.max_rows)
+                              edited_examples=self.edited_examples, retries=self.retries, max_rows=self.max_rows)
 
 
 def project_examples(store: ProjectStore | None) -> list[QAPair]:
