@@ -103,7 +103,7 @@ def measure(name: str, args, work: Path) -> dict:
                                     str(database), "--model", str(gguf), "--no-general",
                                     "--out", str(folder / "recall.json"), env=env)
     ablations = {}
-    for label, switch in ABLATIONS:  # each part of SQL answering off in turn, on the first questions of the set
+    for label, switch in ABLATIONS if args.ablation_questions else ():  # each part off in turn, the first N questions
         out = folder / f"ablation-{label}.json"
         seconds_of[f"ablation {label}"] = engram(log, "eval", "--heldout", str(EVALS / f"{name}.jsonl"), "--database",
                                               str(database), "--model", str(gguf), "--no-general", "--limit",
@@ -150,20 +150,21 @@ def report(rows: list[dict], args) -> str:
     kinds = sorted({k for r in rows for s in (r["base"], r["tuned"]) for k in s["errors"]})
     for kind in kinds:
         row(f"errors: {kind}", lambda s, k=kind: str(s["errors"].get(k, 0)))
-    lines += ["", f"Ablation (tuned q8_0, the first {args.ablation_questions} held-out questions of each set): "
-              "execution accuracy / unknown table + unknown column + syntax errors / median seconds per question", "",
-              "| | " + " | ".join(label for label, _ in ABLATIONS) + " |", "|---" * (1 + len(ABLATIONS)) + "|"]
-    for r in rows:
-        cells = []
-        for label, _ in ABLATIONS:
-            s = r.get("ablations", {}).get(label)
-            if s is None:
-                cells.append("-")
-                continue
-            bad = sum(s["errors"].get(k, 0) for k in ("unknown_table", "unknown_column", "syntax"))
-            median = (s.get("sql_seconds") or {}).get("median")
-            cells.append(f"{pct(s['execution_accuracy'])} / {bad} / {median if median is None else round(median, 1)}")
-        lines.append(f"| {r['database']} | " + " | ".join(cells) + " |")
+    if any(r.get("ablations") for r in rows):  # none with --ablation-questions 0
+        lines += ["", f"Ablation (tuned q8_0, the first {args.ablation_questions} held-out questions of each set): "
+                  "execution accuracy / unknown table + unknown column + syntax errors / median seconds per question", "",
+                  "| | " + " | ".join(label for label, _ in ABLATIONS) + " |", "|---" * (1 + len(ABLATIONS)) + "|"]
+        for r in rows:
+            cells = []
+            for label, _ in ABLATIONS:
+                s = r.get("ablations", {}).get(label)
+                if s is None:
+                    cells.append("-")
+                    continue
+                bad = sum(s["errors"].get(k, 0) for k in ("unknown_table", "unknown_column", "syntax"))
+                median = (s.get("sql_seconds") or {}).get("median")
+                cells.append(f"{pct(s['execution_accuracy'])} / {bad} / {median if median is None else round(median, 1)}")
+            lines.append(f"| {r['database']} | " + " | ".join(cells) + " |")
     lines += ["", "| database | held-out questions | generated pairs | trained pairs (facts) | tuning | fact recall "
               "(tuned q8_0) | seconds (generate / tune / export / eval) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -182,7 +183,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=15.0, help="tuning time budget per database")
     parser.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
     parser.add_argument("--ablation-questions", type=int, default=40,
-                        help="the first N held-out questions answer each ablation (the tuned model)")
+                        help="the first N held-out questions answer each ablation (the tuned model); 0: no ablation")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench-work" / "quality")
     parser.add_argument("--out", type=Path, default=None, help="write quality.{md,json} into this folder")
     parser.add_argument("--resume", action="store_true", help="keep --work's finished steps and run the rest "

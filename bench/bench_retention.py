@@ -7,7 +7,9 @@ scores fact recall on the trained pairs and general ability on the held-out gene
 (engine/eval/general_set.py, none of it among the prompts `mix`/`kl` train on). The base model's
 general ability is measured in the same run. Writes docs/benchmarks/retention.{md,json}.
 
-    .venv/bin/python bench/bench_retention.py [--configs none mix kl experts] [--max-pairs 60] [--minutes 20]
+    .venv/bin/python bench/bench_retention.py [--configs none mix kl kl:0.3 experts] [--max-pairs 60] [--minutes 20]
+
+A configuration `kl:0.3` is `kl` with regularization_weight 0.3 (plain `kl` uses the default weight).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_quality import engram  # noqa: E402
+from bench_quality import run_engram as engram  # noqa: E402
 
 DATABASE = ROOT / "resources" / "demo" / "lumen.sqlite"
 
@@ -49,8 +51,11 @@ def measure(config: str, args, work: Path, env: dict, project: Path, log: Path) 
     shutil.rmtree(run, ignore_errors=True)
     tune = ["tune", "--project", str(project), "--database", str(DATABASE), "--max-pairs", str(args.max_pairs),
             "--max-minutes", str(args.minutes), "--run-dir", str(run)]
-    tune += ["--method", "experts", "--expert-size", str(args.expert_size)] if config == "experts" else \
-        ["--regularization", config]
+    if config == "experts":
+        tune += ["--method", "experts", "--expert-size", str(args.expert_size)]
+    else:  # "kl" or "kl:0.3": a regularization and, after the colon, its weight
+        regularization, _, weight = config.partition(":")
+        tune += ["--regularization", regularization] + (["--regularization-weight", weight] if weight else [])
     seconds = {"tune": engram(log, *tune, env=env)}
     seconds["export"] = engram(log, "export", str(run), "--quant", "q8_0", env=env)
     model = run / "export" if config == "experts" else \
@@ -68,7 +73,9 @@ def report(base: dict, rows: list[dict], args) -> str:
              f"| base model | – | {base['general_ability']:.0%} | 100% | – | – |"]
     for r in rows:
         share = r["general_ability"] / base["general_ability"] if base["general_ability"] else 0
-        name = "memory experts (router gate)" if r["config"] == "experts" else f"regularization {r['config']}"
+        regularization, _, weight = r["config"].partition(":")
+        name = "memory experts (router gate)" if r["config"] == "experts" else \
+            f"regularization {regularization}" + (f" (weight {weight})" if weight else "")
         lines.append(f"| {name} | {r['fact_recall']:.0%} | {r['general_ability']:.0%} | {share:.0%} | "
                      f"{r['tune']['elapsed_s'] or 0:.0f} | {r['tune']['step']} |")
     cats = sorted(base["general_by_category"])

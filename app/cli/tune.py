@@ -17,7 +17,8 @@ from engine.tune.run_folder import RunFolder
 # TuneConfig fields settable from the command line (their help is the field's own), and their choices
 TUNE_OPTIONS = {"method": METHODS, "expert_size": None, "experts_at_once": None, "model": None, "max_steps": None,
                 "max_minutes": None, "batch_size": None, "learning_rate": None, "device": None,
-                "precision": PRECISIONS, "lora_layers": None, "regularization": REGULARIZATION}
+                "precision": PRECISIONS, "lora_layers": None, "regularization": REGULARIZATION,
+                "regularization_weight": None}
 
 
 def _overrides(args: argparse.Namespace) -> dict:

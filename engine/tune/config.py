@@ -76,7 +76,7 @@ class TuneConfig:
                                 "experts, whose router leaves general questions to the base model; docs/benchmarks.md), "
                                 "'kl' (KL to the base model on general prompts), 'mix' (the base model's own answers to "
                                 "them mixed in) or 'none'", "auto")
-    regularization_weight: float = _help("Weight of the regularization loss", 0.1)
+    regularization_weight: float = _help("Weight of the regularization loss", 1.0)
     device: str = _help("'auto' (CUDA, then MPS, then CPU), 'cuda', 'mps' or 'cpu'", "auto")
     precision: str = _help("'auto' (bf16 autocast on GPUs and CPUs with bf16 instructions, else fp32), "
                            "'fp32' or 'bf16'", "auto")
