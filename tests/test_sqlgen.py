@@ -170,9 +170,9 @@ def vocab():
 _VOCAB = {}
 
 
-def accepts(grammar_text: str, sql: str) -> bool:
+def accepts(grammar_text: str, sql: str, whole: bool = True) -> bool:
     """Whether llama.cpp's grammar sampler lets the bundled model's tokens of `sql` through, one by one,
-    and then allows the end of the reply (the `vocab` fixture loads the tokenizer)."""
+    and then (`whole`) allows the end of the reply (the `vocab` fixture loads the tokenizer)."""
     import llama_cpp
 
     llm = _VOCAB["llm"]
@@ -190,7 +190,7 @@ def accepts(grammar_text: str, sql: str) -> bool:
             if not allowed(token):
                 return False
             llama_cpp.llama_sampler_accept(sampler, token)
-        return allowed(llama_cpp.llama_vocab_eos(vocab))
+        return not whole or allowed(llama_cpp.llama_vocab_eos(vocab))
     finally:
         llama_cpp.llama_sampler_free(sampler)
 
@@ -224,6 +224,67 @@ def test_a_grammar_llama_cpp_cannot_build_means_free_decoding(caplog):
         write = chat_writer(chat)
         text = write([{"role": "user", "content": "Say SELECT 1"}], Sampling(max_tokens=8), SqlGrammar("root ::= (", ()))
     assert isinstance(text, str) and "free decoding" in caplog.text
+
+
+def test_checking_the_sampled_token_first_decodes_what_the_grammar_first_chain_does(demo_sqlite, vocab):
+    """Constrained sampling asks the grammar about the sampled token only (engine/models/grammar_sampling):
+    greedy replies are token for token those of llama-cpp-python's grammar-first chain, and sampled ones
+    stay inside the grammar (some of their tokens were turned down and drawn again)."""
+    from engine.models.grammar_sampling import CheckFirstSampler
+    from engine.models.llama_runtime import LlamaChat, Sampling
+
+    with open_database(demo_sqlite) as db:
+        card = schema_card(db)
+    grammar = sql_grammar(card, ["orders", "customers"])
+    system = "You write SQLite queries.\nTables:\n" + card.render(["orders", "customers"])
+    greedy = Sampling(temperature=0.0, max_tokens=60, stop=("\n\n",))
+    rejected = []
+    with LlamaChat(None, n_ctx=1024) as chat:
+        llm, check_first = chat._llm, chat._llm._init_sampler
+        grammar_first = type(llm)._init_sampler.__get__(llm)
+
+        def spying(**settings):
+            sampler = check_first(**settings)
+            if isinstance(sampler, CheckFirstSampler):
+                rejected.append(sampler)
+            return sampler
+
+        compiled, same = chat.grammar(grammar.text), 0
+        for question in ("Average order total by country", "How many orders per channel?"):
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+            replies = []
+            for init in (grammar_first, spying):
+                llm._init_sampler = init
+                llm.reset()  # the prompt evaluated the same way both times: logits equal to the bit
+                replies.append(chat.complete(messages, greedy, grammar=compiled))
+            assert replies[0].upper().startswith(("SELECT", "WITH")), replies
+            # the same tokens, except that a reply caught in a loop ends there
+            assert replies[1] == replies[0] or (rejected[-1].looped and replies[0].startswith(replies[1])), replies
+            same += replies[1] == replies[0]
+            for seed in range(2):
+                sampled = chat.complete(messages, Sampling(temperature=1.0, max_tokens=40, seed=seed), grammar=compiled)
+                assert accepts(grammar.text, sampled, whole=False), sampled  # may stop at max_tokens
+    assert same >= 1 and sum(s.rejected for s in rejected) > 0, "the grammar turned some sampled tokens down"
+
+
+def test_a_reply_caught_in_a_loop_is_ended_and_real_queries_never_are(vocab):
+    """The constrained sampler ends a reply that repeats itself (the slowest answers ran to the token
+    limit that way); no query with repeated structure but real content looks like a loop."""
+    from engine.models.grammar_sampling import in_a_loop
+
+    def tokens(text: str) -> list[int]:
+        return vocab.tokenize(text.encode(), add_bos=False, special=False)
+
+    for looping in ("SELECT customer_id, customer_code, customer_code, customer_code, customer_code, customer_code",
+                    "SELECT COUNT(*) FROM orders WHERE x = 1 AND x = 1 AND x = 1 AND x = 1",
+                    "SELECT is a 1-total-total-total-total-total-total-total-total-total"):
+        assert in_a_loop(tokens(looping)), looping
+    for query in ("SELECT country, COUNT(*) FROM customers WHERE country IN ('DE', 'FR', 'GB', 'CA', 'US') GROUP BY 1",
+                  "SELECT SUM(total_amount) FROM orders WHERE order_date BETWEEN '2024-01-01' AND '2024-12-31'",
+                  "SELECT a.x FROM t AS a JOIN t AS b ON a.id = b.id JOIN t AS c ON b.id = c.id JOIN t AS d ON c.id = d.id",
+                  "SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE id IN (SELECT id FROM v WHERE id IN (1)))"):
+        prefix = tokens(query)
+        assert not any(in_a_loop(prefix[:n]) for n in range(1, len(prefix) + 1)), query
 
 
 # -- voting ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Iterator
 
 from engine.cancel import CancelToken
 from engine.models.chat_template import for_template
+from engine.models.grammar_sampling import check_grammar_first_token
 from engine.models.locate import ModelLoadError, ModelSource, resolve_model
 
 
@@ -86,6 +87,7 @@ class LlamaChat:
                                   n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"llama.cpp could not load {source.path}: {error}") from None
+        check_grammar_first_token(self._llm)
         self._chat_template = self._llm.metadata.get("tokenizer.chat_template")
         self._adapters: dict[str, object] = {}
         self._active: dict[str, float] = {}
