@@ -42,11 +42,14 @@ def decoded_exactly(model, tokenizer, examples: list[D.Example], device: torch.d
 def judge_each(model, examples: list[D.Example], indices: list[int] | None, accelerator, batch_size: int,
                judge: Judge) -> dict[int, bool]:
     """fact id -> verdict for the given example indices (all by default): this process's share, in
-    chunks passed to `judge` (evaluation mode, no gradients), gathered across processes."""
+    chunks of similar length passed to `judge` (evaluation mode, no gradients), gathered across processes."""
     model = accelerator.unwrap_model(model)
     model.eval()
     indices = list(range(len(examples))) if indices is None else indices
     mine = indices[accelerator.process_index::accelerator.num_processes]
+    # chunks of similar length: a chunk is padded to its longest prompt, and decoding it lasts as long as
+    # its longest answer
+    mine = sorted(mine, key=lambda i: (len(examples[i].prompt_ids), len(examples[i].answer_ids)))
     results = []
     with torch.no_grad():
         for start in range(0, len(mine), batch_size):
