@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test test-fast lint bench bench-quality bench-sql-grounding bench-mome bench-mome-report demo-db screenshot-experts package clean
+.PHONY: install run demo test test-fast lint bench bench-quality bench-sql-ablation bench-sql-grounding bench-mome bench-mome-report demo-db screenshot-experts package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,8 +39,11 @@ demo-db: install  ## regenerate resources/demo/{lumen,kestrel}.{sqlite,duckdb}
 bench: install  ## the benchmarks that take minutes (memory experts scaling: bench-mome; one of its experts alone: bench/bench_expert_alone.py)
 	for f in bench/bench_*.py; do case $$f in *mome_scaling.py|*expert_alone.py|*quality.py) continue;; esac; $(BIN)/python $$f || exit 1; done
 
-bench-quality: install  ## held-out analyst questions (evals/) on both demo databases: generate → tune → export q8_0 → base vs tuned by execution, per construct, and the SQL-answering ablation (about 1.5 hours per database on 2 cores)
+bench-quality: install  ## held-out analyst questions (evals/) on both demo databases: generate → tune (12 min) → export q8_0 → base vs tuned by execution, per construct (under an hour on 2 cores)
 	$(BIN)/python bench/bench_quality.py --out docs/benchmarks
+
+bench-sql-ablation: install  ## after bench-quality: its tuned models answer 20 held-out questions with each part of SQL answering off in turn (under 20 minutes per database)
+	$(BIN)/python bench/bench_quality.py --resume --ablation-questions 20 --out docs/benchmarks
 
 bench-sql-grounding: install  ## how often table selection shows every table a held-out question needs, and prompt sizes (2 minutes)
 	$(BIN)/python bench/bench_sql_grounding.py --out docs/benchmarks

@@ -5,10 +5,12 @@ valid, dedupe, split, paraphrases) → a leakage check against evals/<db>.jsonl 
 budget) → `engram export --quant q8_0` → `engram eval --heldout` for the base (bundled) and the tuned
 GGUF side by side, and `engram eval --run` for the fact recall of what was trained. Prints execution
 accuracy overall, per construct and per error kind, fact recall and general ability; writes
-docs/benchmarks/quality.{md,json}.
+docs/benchmarks/quality.{md,json}. `--ablation-questions N` adds the SQL-answering ablation (the tuned
+model on the first N questions with one part switched off); with `--resume` it runs on top of a finished
+benchmark (`make bench-sql-ablation` after `make bench-quality`).
 
-    .venv/bin/python bench/bench_quality.py [--databases lumen kestrel] [--max-pairs 80] [--minutes 15]
-        [--regularization none|mix|kl] [--ablation-questions 40] [--work .bench-work/quality] [--resume]
+    .venv/bin/python bench/bench_quality.py [--databases lumen kestrel] [--max-pairs 80] [--minutes 12]
+        [--regularization none|mix|kl] [--ablation-questions 0] [--work .bench-work/quality] [--resume]
         [--out docs/benchmarks]
 """
 
@@ -180,9 +182,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", nargs="+", default=["lumen", "kestrel"])
     parser.add_argument("--max-pairs", type=int, default=80, help="pairs trained per database (the run's budget)")
-    parser.add_argument("--minutes", type=float, default=15.0, help="tuning time budget per database")
+    parser.add_argument("--minutes", type=float, default=12.0, help="tuning time budget per database")
     parser.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
-    parser.add_argument("--ablation-questions", type=int, default=40,
+    parser.add_argument("--ablation-questions", type=int, default=0,
                         help="the first N held-out questions answer each ablation (the tuned model); 0: no ablation")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench-work" / "quality")
     parser.add_argument("--out", type=Path, default=None, help="write quality.{md,json} into this folder")
