@@ -86,14 +86,20 @@ def vote_rules(db, grounding: SqlGrounding, questions: list[tuple[str, str]], mo
     return {"questions": len(questions), **{k: round(v / len(questions), 4) for k, v in rules.items()}}
 
 
+def generated_dev_split(store: ProjectStore, db, k: int) -> tuple[SqlGrounding, list[tuple[str, str]]]:
+    """The store filled as `engram generate --approve-valid --dedupe --split 0.2 --paraphrase` fills it: its
+    grounding (the approved train split as example store) and its dev questions with their queries."""
+    generate_template_pairs(store, db)
+    curate(store, db, CurationOptions(approve_valid=True, dedupe=True, split=0.2, paraphrase=True))
+    dev = [(p.question, p.sql or p.answer) for p in store.pairs("kind = 'sql' AND split != 'train'")
+           if p.validation in (None, "ok")]
+    return SqlGrounding.of_database(db, store.pairs(EXAMPLES_WHERE), k), dev
+
+
 def measure(name: str, k: int, folder: Path, with_heldout: bool, model: str | None, n: int) -> dict:
     with open_database(DEMO / f"{name}.sqlite") as db, ProjectStore.create(folder / f"{name}.engram",
                                                                            DEMO / f"{name}.sqlite") as store:
-        generate_template_pairs(store, db)
-        curate(store, db, CurationOptions(approve_valid=True, dedupe=True, split=0.2, paraphrase=True))
-        grounding = SqlGrounding.of_database(db, store.pairs(EXAMPLES_WHERE), k)
-        dev = [(p.question, p.sql or p.answer) for p in store.pairs("kind = 'sql' AND split != 'train'")
-               if p.validation in (None, "ok")]
+        grounding, dev = generated_dev_split(store, db, k)
         result = {"examples_in_store": len(grounding.store), "dev": score(db, grounding, dev, k)}
         if model:
             result["dev_vote"] = vote_rules(db, grounding, dev[::max(1, len(dev) // n)][:n], model)  # spread over the templates

@@ -47,9 +47,9 @@ def judge_each(model, examples: list[D.Example], indices: list[int] | None, acce
     model.eval()
     indices = list(range(len(examples))) if indices is None else indices
     mine = indices[accelerator.process_index::accelerator.num_processes]
-    # chunks of similar length: a chunk is padded to its longest prompt, and decoding it lasts as long as
-    # its longest answer
-    mine = sorted(mine, key=lambda i: (len(examples[i].prompt_ids), len(examples[i].answer_ids)))
+    # chunks of similar answer length: a chunk decodes as many tokens as its longest answer needs (then
+    # of similar prompt length: a chunk is padded to its longest prompt)
+    mine = sorted(mine, key=lambda i: (len(examples[i].answer_ids), len(examples[i].prompt_ids)))
     results = []
     with torch.no_grad():
         for start in range(0, len(mine), batch_size):
