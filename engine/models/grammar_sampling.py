@@ -116,8 +116,11 @@ def in_a_loop(tokens: list[int]) -> bool:
 
 def check_grammar_first_token(llm: Any) -> None:
     """Make this `Llama` sample grammar-constrained text the way llama.cpp's own sampler does (see the
-    module docstring); without a grammar its samplers are unchanged."""
-    build = llm._init_sampler
+    module docstring); without a grammar its samplers are unchanged. A llama-cpp-python without the
+    hooks this needs keeps its own sampler (slower, the same greedy replies)."""
+    build = getattr(llm, "_init_sampler", None)
+    if build is None or getattr(getattr(llm, "_model", None), "vocab", None) is None:
+        return
 
     def init_sampler(**settings: Any) -> Any:
         grammar = settings.pop("grammar", None)
