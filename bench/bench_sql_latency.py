@@ -61,7 +61,8 @@ def answer_all(chat, db, context, questions, settings, sampler: str) -> dict:
         llm._init_sampler = check_first
     seconds.sort()
     return {"questions": len(questions), "median_s": round(statistics.median(seconds), 2),
-            "p90_s": round(seconds[math.ceil(0.9 * len(seconds)) - 1], 2),  # nearest rank "mean_s": round(statistics.mean(seconds), 2),
+            "p90_s": round(seconds[math.ceil(0.9 * len(seconds)) - 1], 2),  # nearest rank
+            "mean_s": round(statistics.mean(seconds), 2),
             "model_candidates_mean": round(statistics.mean(written), 2),
             "execution_accuracy": round(right / len(questions), 4)}
 

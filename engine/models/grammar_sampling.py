@@ -76,16 +76,6 @@ class CheckFirstSampler:
         llama_cpp.llama_sampler_apply(self.chain.sampler, ctypes.byref(candidates))
         return int(candidates.data[candidates.selected].id)
 
-    def accept(self, token: int) -> None:
-        llama_cpp = self.lib
-        self.chain.accept(token)
-        llama_cpp.llama_sampler_accept(self.grammar, token)
-
-    def reset(self) -> None:
-        llama_cpp = self.lib
-        self.chain.reset()
-        llama_cpp.llama_sampler_reset(self.grammar)
-
     def close(self) -> None:
         self.chain.close()
         if self.grammar:

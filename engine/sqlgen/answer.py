@@ -40,7 +40,7 @@ class AnswerSettings:
     voting: bool = True  # False: the first candidate that runs is the answer
     edited_examples: bool = True  # the retrieved examples' queries with the question's values join the vote
     latency_budget_s: float = 3.0  # no new candidate once the estimate says it would not fit (3 s against 6 s:
-    # the same accuracy on the generated dev questions, bench/results/sql-latency)
+    # no lower accuracy on the generated dev questions, bench/results/sql-latency)
     retries: int = 1  # corrected queries asked for when no candidate runs
     max_rows: int = 100
     timeout_s: float = 30.0
