@@ -10,7 +10,7 @@ same process, and prints the speed-up. Goals: ≥ 1.3× the Trainer's tokens/s; 
 
     .venv/bin/python bench/bench_memory_tuning.py [--facts 100] [--minutes 10] [--batch-size 4] [--skip-trainer]
         [--baseline] [--lr LR] [--clip NORM] [--precision auto|fp32|bf16] [--lora-layers N]
-        [--recall-check teacher-forced|decode]
+        [--recall-check teacher-forced|decode] [--seed N]
 """
 
 from __future__ import annotations
@@ -143,6 +143,7 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=TuneConfig.learning_rate, help="default: the app's")
     parser.add_argument("--loraplus-ratio", type=float, default=TuneConfig.loraplus_ratio,
                         help="LoRA+ rate of B over A (1: plain LoRA); default: the app's")
+    parser.add_argument("--seed", type=int, default=TuneConfig.seed, help="adapter initialization and data order")
     parser.add_argument("--clip", type=float, default=TuneConfig.max_grad_norm,
                         help="gradient-norm clip (0: none); default: the app's")
     args = parser.parse_args()
@@ -155,10 +156,10 @@ def main() -> int:
                             max_minutes=max(args.minutes, 15), max_steps=0, recall_every=2, checkpoint_every=10**6, log_every=10,
                             regularization="none",  # as the recorded figures, and as the Trainer baseline
                             precision=args.precision, lora_layers=args.lora_layers, recall_check=args.recall_check,
-                            loraplus_ratio=args.loraplus_ratio)
+                            loraplus_ratio=args.loraplus_ratio, seed=args.seed)
         result = {"facts": n, "config": {k: getattr(config, k) for k in ("batch_size", "learning_rate", "precision",
                                                                           "lora_layers", "recall_check",
-                                                                          "loraplus_ratio")}}
+                                                                          "loraplus_ratio", "seed")}}
         if args.baseline:
             before = run_memory(replace(config, output_dir=str(folder / "baseline"), **BASELINE))
             print(f"baseline      : {n} facts, recall {before['recall']:.0%} after {before['steps']} steps, "

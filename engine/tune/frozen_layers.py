@@ -46,24 +46,34 @@ class FrozenLayers:
         return cls(model, decoder, len(decoder.layers) - top_layers, examples, pad_id, device)
 
     def fill(self, between: Callable[[], None] | None = None, batch_size: int = 16) -> None:
-        """The examples not cached yet, in one pass without gradients at the model's own precision;
-        `between` is called after each batch (the training loop's stop check)."""
+        """The examples not cached yet, in one pass without gradients at the model's own precision,
+        through the frozen layers only; `between` is called after each batch (the training loop's stop
+        check)."""
         was_training = self.model.training
         self.model.eval()
+        captured: list[torch.Tensor] = []
+        def keep_output(module, inputs, output) -> None:  # a decoder layer returns a tensor or a tuple
+            captured.append(output[0] if isinstance(output, tuple) else output)
+
+        layers = self.decoder.layers
+        hook = layers[self.first - 1].register_forward_hook(keep_output)
+        self.decoder.layers = layers[:self.first]  # the final norm and one position's logits run on top: cheap
         try:
             with torch.no_grad():
                 for start in range(len(self.hidden), len(self.examples), batch_size):
                     chunk = self.examples[start:start + batch_size]
                     batch = D.collate(chunk, self.pad_id)
-                    out = self.model(input_ids=batch["input_ids"].to(self.device),
-                                     attention_mask=batch["attention_mask"].to(self.device),
-                                     output_hidden_states=True, logits_to_keep=1, use_cache=False)
-                    states = out.hidden_states[self.first]  # the input of layer `first`
+                    captured.clear()
+                    self.model(input_ids=batch["input_ids"].to(self.device),
+                               attention_mask=batch["attention_mask"].to(self.device), logits_to_keep=1, use_cache=False)
+                    states = captured[-1]  # the output of layer `first - 1`: the input of layer `first`
                     for row, example in enumerate(chunk):
                         self.hidden[start + row] = states[row, :example.length].clone()
                     if between:
                         between()
         finally:
+            hook.remove()
+            self.decoder.layers = layers
             self.model.train(was_training)
 
     def _complete(self) -> None:

@@ -44,9 +44,10 @@ from engine.sqlgen.grounding import run_context
 from engine.tune import data as D
 from engine.tune.adapters import OneAdapter, lora_targets
 from engine.tune.config import TuneConfig
-from engine.tune.device import default_batch_size, memory_mb, pick_device
+from engine.tune.device import default_batch_size, memory_mb, pick_device, training_attention
 from engine.tune.events import Checkpoint, Diverged, Epoch, EventLog, Finished, Recall, Restarted, Started, Step, Stopped
 from engine.tune.frozen_layers import FrozenLayers
+from engine.tune.half_weights import HalfWeights
 from engine.tune.ledger import FactLedger
 from engine.tune.losses import answer_scores, kl_to_base
 from engine.tune.memory_estimate import MemoryEstimate, ModelShape, estimate_memory, fit_or_load_in_4bit
@@ -130,6 +131,7 @@ class MemoryTuningRecipe:
         self.frozen = FrozenLayers.for_run(self.model, self.examples, cfg.lora_layers, pad, device)
         self.reg_frozen = FrozenLayers.for_run(self.model, self.reg_examples, cfg.lora_layers, pad, device) \
             if self.frozen and self.reg_examples else None
+        self.half_weights = self._half_weights()
         # 4) optimizer and schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self._optimizer(params)
@@ -152,6 +154,14 @@ class MemoryTuningRecipe:
                                  batch_size=cfg.batch_size, processes=self.accelerator.num_processes,
                                  estimated_memory_mb=round(self.memory_estimate.total / 2**20),
                                  resumed_from_step=self.state.step if self.resume else None))
+
+    def _half_weights(self) -> HalfWeights | None:
+        """bf16 copies of the frozen weights a step multiplies by, where fp32 weights train under bf16
+        autocast from the frozen layers' cache (without the cache, the embeddings tied to the output
+        head would be looked up in bf16 too)."""
+        if self.frozen is None or self.plan.device != "cpu" or self.plan.mixed_precision != "bf16":
+            return None
+        return HalfWeights.of([*self.frozen.decoder.layers[self.frozen.first:], self.model.get_output_embeddings()])
 
     def _optimizer(self, params: list) -> torch.optim.Optimizer:
         """AdamW; with LoRA+ (peft's grouping) the B matrices' group keeps its rate as a multiple of the
@@ -338,12 +348,15 @@ class MemoryTuningRecipe:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_ratio", 1.0)
         self.adapters.train_mode(self.model)
-        with self._autocast():
-            losses, exact = self._scores(self.model, mine, batch)
-            loss = losses.mean()
-            if self.reg_examples:
-                loss = loss + cfg.regularization_weight * self._regularization_loss()
-        self.accelerator.backward(loss)
+        width = batch["input_ids"].shape[1]
+        # the backward pass too runs on the bf16 weights its graph saved
+        with self.half_weights.in_use() if self.half_weights else contextlib.nullcontext():
+            with self._autocast(), self._attention(training_attention(self.plan.device, width)):
+                losses, exact = self._scores(self.model, mine, batch)
+                loss = losses.mean()
+                if self.reg_examples:
+                    loss = loss + cfg.regularization_weight * self._regularization_loss()
+            self.accelerator.backward(loss)
         if cfg.max_grad_norm:
             self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
@@ -377,6 +390,21 @@ class MemoryTuningRecipe:
             return answer_scores(model, batch, adapters)
         with self.frozen.adapted_only():
             return answer_scores(model, batch, adapters, self.frozen.embeds(indices))
+
+    @contextlib.contextmanager
+    def _attention(self, implementation: str | None):
+        """The model's attention kernel switched for this step only (`None`: left as it is); recall
+        checks and decoding keep the model's own."""
+        base = self.accelerator.unwrap_model(self.model).get_base_model()
+        before = base.config._attn_implementation
+        if implementation is None or implementation == before:
+            yield
+            return
+        base.set_attn_implementation(implementation)
+        try:
+            yield
+        finally:
+            base.set_attn_implementation(before)
 
     def _autocast(self):
         if self.plan.device == "cpu":
