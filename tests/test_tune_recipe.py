@@ -203,7 +203,9 @@ def test_bf16_copies_of_the_frozen_weights_give_the_steps_autocast_would(tmp_pat
     config = _config(tmp_path, tiny_model_dir, lora_layers=1, precision="bf16", device="cpu")
     recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
     recipe.setup()
-    recipe.frozen.fill()
+    recipe.started = time.monotonic()
+    recipe._train_step(list(range(4)))  # the first step fills the cache: before the bf16 weights go in
+    assert all(h.dtype == torch.float32 for h in recipe.frozen.hidden.values())
     assert recipe.half_weights is not None and len(recipe.half_weights.weights) >= 7  # a layer's linears + head
     indices = list(range(8))
     batch = recipe._batch([recipe.examples[i] for i in indices])

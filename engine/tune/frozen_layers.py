@@ -49,6 +49,8 @@ class FrozenLayers:
         """The examples not cached yet, in one pass without gradients at the model's own precision,
         through the frozen layers only; `between` is called after each batch (the training loop's stop
         check)."""
+        if len(self.hidden) >= len(self.examples):
+            return
         was_training = self.model.training
         self.model.eval()
         captured: list[torch.Tensor] = []
@@ -76,13 +78,9 @@ class FrozenLayers:
             self.decoder.layers = layers
             self.model.train(was_training)
 
-    def _complete(self) -> None:
-        if len(self.hidden) < len(self.examples):
-            self.fill()
-
     def embeds(self, indices: list[int]) -> torch.Tensor:
         """The cached states of these examples, right-padded like `data.collate` pads their tokens."""
-        self._complete()
+        self.fill()
         states = [self.hidden[i] for i in indices]
         width = max(s.shape[0] for s in states)
         padded = states[0].new_zeros((len(states), width, states[0].shape[1]))
@@ -94,7 +92,7 @@ class FrozenLayers:
     def adapted_only(self) -> Iterator[None]:
         """The model with its frozen layers taken out, to be fed `embeds()` as its input embeddings (the
         cache is completed first: it needs the whole model)."""
-        self._complete()
+        self.fill()
         layers = self.decoder.layers
         self.decoder.layers = layers[self.first:]
         try:

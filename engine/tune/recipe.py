@@ -349,6 +349,9 @@ class MemoryTuningRecipe:
             group["lr"] = lr * group.get("lr_ratio", 1.0)
         self.adapters.train_mode(self.model)
         width = batch["input_ids"].shape[1]
+        for cache in (self.frozen, self.reg_frozen):  # complete, at full precision, before the bf16 weights
+            if cache:
+                cache.fill()
         # the backward pass too runs on the bf16 weights its graph saved
         with self.half_weights.in_use() if self.half_weights else contextlib.nullcontext():
             with self._autocast(), self._attention(training_attention(self.plan.device, width)):
