@@ -168,35 +168,6 @@ def test_adapters_on_the_top_layers_train_from_cached_states_of_the_frozen_ones(
     assert result["reason"] == "converged" and result["recall"] == 1.0
 
 
-def test_short_cpu_steps_use_plain_attention_with_the_same_scores(tmp_path, tiny_model_dir):
-    """On a CPU a step over short sequences runs matrix-product ("eager") attention, which is cheaper
-    there than the sdpa kernel's backward: the scores are the same, and the model is back on its own
-    kernel for recall checks and decoding."""
-    from engine.tune.device import training_attention
-    from engine.tune.losses import answer_scores
-
-    assert training_attention("cpu", 60) == "eager"
-    assert training_attention("cpu", 2000) is None and training_attention("cuda", 60) is None
-    config = _config(tmp_path, tiny_model_dir)
-    recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
-    recipe.setup()
-    base = recipe.model.get_base_model()
-    own = base.config._attn_implementation
-    indices = list(range(8))
-    batch = recipe._batch([recipe.examples[i] for i in indices])
-    with torch.no_grad():
-        before = answer_scores(recipe.model, batch)
-        with recipe._attention("eager"):
-            assert base.config._attn_implementation == "eager"
-            eager = answer_scores(recipe.model, batch)
-    assert own != "eager" and base.config._attn_implementation == own
-    assert torch.allclose(before[0], eager[0], rtol=1e-4, atol=1e-5) and torch.equal(before[1], eager[1])
-    recipe.started = time.monotonic()
-    recipe._train_step(indices)
-    assert base.config._attn_implementation == own, "the step gave the model its own kernel back"
-    recipe.cleanup()
-
-
 def test_bf16_copies_of_the_frozen_weights_give_the_steps_autocast_would(tmp_path, tiny_model_dir):
     """Under bf16 autocast the frozen weights are cast once, not in every forward and backward pass:
     losses and adapter gradients are those of autocast's own casts, and checks see fp32 weights again."""

@@ -56,17 +56,6 @@ def pick_device(requested: str = "auto", precision: str = "auto") -> DevicePlan:
     return DevicePlan("cpu", torch.float32, "no")
 
 
-EAGER_ATTENTION_MAX_TOKENS = 256
-
-
-def training_attention(device: str, width: int) -> str | None:
-    """The attention kernel for a training step of sequences `width` tokens wide, or None for the
-    model's own (sdpa). On a CPU, plain matrix-product attention is cheaper than the sdpa kernel's
-    backward on short sequences and dearer on long ones (top-10-layer steps at 50 tokens 9-12% faster;
-    every layer 15% slower at 600; bench/results/memory-tuning/HISTORY.md)."""
-    return "eager" if device == "cpu" and width <= EAGER_ATTENTION_MAX_TOKENS else None
-
-
 def default_batch_size(device: str) -> int:
     """Examples per step when the config leaves it to the device (batch_size 0): on a CPU a step costs
     in proportion to its examples, so more, smaller steps memorize sooner; on a GPU a batch of 10 costs

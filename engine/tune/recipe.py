@@ -44,7 +44,7 @@ from engine.sqlgen.grounding import run_context
 from engine.tune import data as D
 from engine.tune.adapters import OneAdapter, lora_targets
 from engine.tune.config import TuneConfig
-from engine.tune.device import default_batch_size, memory_mb, pick_device, training_attention
+from engine.tune.device import default_batch_size, memory_mb, pick_device
 from engine.tune.events import Checkpoint, Diverged, Epoch, EventLog, Finished, Recall, Restarted, Started, Step, Stopped
 from engine.tune.frozen_layers import FrozenLayers
 from engine.tune.half_weights import HalfWeights
@@ -348,13 +348,12 @@ class MemoryTuningRecipe:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_ratio", 1.0)
         self.adapters.train_mode(self.model)
-        width = batch["input_ids"].shape[1]
         for cache in (self.frozen, self.reg_frozen):  # complete, at full precision, before the bf16 weights
             if cache:
                 cache.fill()
         # the backward pass too runs on the bf16 weights its graph saved
         with self.half_weights.in_use() if self.half_weights else contextlib.nullcontext():
-            with self._autocast(), self._attention(training_attention(self.plan.device, width)):
+            with self._autocast():
                 losses, exact = self._scores(self.model, mine, batch)
                 loss = losses.mean()
                 if self.reg_examples:
@@ -393,21 +392,6 @@ class MemoryTuningRecipe:
             return answer_scores(model, batch, adapters)
         with self.frozen.adapted_only():
             return answer_scores(model, batch, adapters, self.frozen.embeds(indices))
-
-    @contextlib.contextmanager
-    def _attention(self, implementation: str | None):
-        """The model's attention kernel switched for this step only (`None`: left as it is); recall
-        checks and decoding keep the model's own."""
-        base = self.accelerator.unwrap_model(self.model).get_base_model()
-        before = base.config._attn_implementation
-        if implementation is None or implementation == before:
-            yield
-            return
-        base.set_attn_implementation(implementation)
-        try:
-            yield
-        finally:
-            base.set_attn_implementation(before)
 
     def _autocast(self):
         if self.plan.device == "cpu":
