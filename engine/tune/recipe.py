@@ -226,9 +226,7 @@ class MemoryTuningRecipe:
         self._install_stop_handlers()
         self.started = time.monotonic()
         try:
-            for cache in (self.frozen, self.reg_frozen):  # a pass over every fact: a stop request can end it
-                if cache:
-                    cache.fill(between=self._check_stop)
+            self._fill_caches(between=self._check_stop)  # a pass over every fact: a stop request can end it
             while True:
                 # 1) which facts this epoch, in which batches (kept in checkpoints for exact resume)
                 if state.epoch_plan is None:
@@ -348,9 +346,7 @@ class MemoryTuningRecipe:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_ratio", 1.0)
         self.adapters.train_mode(self.model)
-        for cache in (self.frozen, self.reg_frozen):  # complete, at full precision, before the bf16 weights
-            if cache:
-                cache.fill()
+        self._fill_caches()  # complete, at full precision, before the bf16 weights go in
         # the backward pass too runs on the bf16 weights its graph saved
         with self.half_weights.in_use() if self.half_weights else contextlib.nullcontext():
             with self._autocast():
@@ -380,6 +376,12 @@ class MemoryTuningRecipe:
                                   memorized=memorized / len(self.examples), facts_memorized=memorized,
                                   max_fact_loss=self.ledger.max_loss(), elapsed_s=elapsed,
                                   eta_s=self._eta(elapsed, memorized), memory_mb=memory_mb(self.plan.device)))
+
+    def _fill_caches(self, between=None) -> None:
+        """The frozen layers' states of the facts and regularization prompts (no-op once complete)."""
+        for cache in (self.frozen, self.reg_frozen):
+            if cache:
+                cache.fill(between=between)
 
     def _batch(self, examples: list[D.Example]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.accelerator.device) for k, v in D.collate(examples, self.tokenizer.pad_token_id).items()}
