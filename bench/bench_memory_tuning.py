@@ -1,7 +1,8 @@
 """Memory tuning vs a plain HF Trainer + PEFT run: same model, same facts, same machine.
 
-Facts: the first N approved schema/data facts that `engram generate` makes on the demo database.
-Model: the bundled SmolLM2-135M-Instruct (dequantized once into the model cache).
+Facts: the first N approved schema/data facts that `engram generate` makes on the demo database;
+`--sql M` adds M of its validated text-to-SQL pairs, with prompts grounded in the schema and the other
+pairs' queries as a real run's are (hundreds of tokens, differing in length). Model: the bundled SmolLM2-135M-Instruct (dequantized once into the model cache).
 Prints tokens/s of each, the ratio, wall time to 100% greedy exact-match recall (confirmed by
 decoding), and final recall. `--baseline` also runs the recipe as it was before the speed levers of
 issue #36 (fp32, recall checked by greedy decoding every 2 passes, adapters on every layer) in the
@@ -10,7 +11,7 @@ same process, and prints the speed-up. Goals: ≥ 1.3× the Trainer's tokens/s; 
 
     .venv/bin/python bench/bench_memory_tuning.py [--facts 100] [--minutes 10] [--batch-size 4] [--skip-trainer]
         [--baseline] [--lr LR] [--clip NORM] [--precision auto|fp32|bf16] [--lora-layers N]
-        [--recall-check teacher-forced|decode] [--seed N]
+        [--recall-check teacher-forced|decode] [--seed N] [--sql M]
 """
 
 from __future__ import annotations
@@ -31,18 +32,23 @@ from app.paths import DEMO_SQLITE  # noqa: E402
 from engine.db import open_database  # noqa: E402
 from engine.project import ProjectStore  # noqa: E402
 from engine.qa.generate import generate_template_pairs  # noqa: E402
+from engine.sqlgen.grounding import SqlGrounding, copy_grounding  # noqa: E402
 from engine.tune import data as D  # noqa: E402
 from engine.tune.config import TuneConfig  # noqa: E402
 from engine.tune.events import EventLog, read_events  # noqa: E402
 from engine.tune.run import run_tuning  # noqa: E402
 
 
-def demo_facts(folder: Path, n: int) -> Path:
+def demo_facts(folder: Path, n: int, sql: int = 0) -> Path:
+    """n facts (and `sql` SQL pairs, their grounding saved in folder/memory as prepare_run saves it)."""
     with open_database(DEMO_SQLITE) as db, ProjectStore.create(folder / "bench.engram", DEMO_SQLITE) as store:
         generate_template_pairs(store, db, paraphrases=0)
         pairs = store.pairs("kind IN ('schema', 'data') AND validation IS NULL OR validation = 'ok'")[:n]
+        queries = store.pairs("kind = 'sql' AND validation = 'ok'")[:sql]
+        if queries:
+            SqlGrounding.of_database(db, queries).save(folder / "memory")
     path = folder / "facts.jsonl"
-    D.write_run_data([p for p in pairs if p.kind != "sql"][:n], path)
+    D.write_run_data([p for p in pairs if p.kind != "sql"][:n] + queries, path)
     return path
 
 
@@ -132,6 +138,7 @@ def _when(result: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--facts", type=int, default=100)
+    parser.add_argument("--sql", type=int, default=0, help="validated SQL pairs added, grounded as in a real run")
     parser.add_argument("--minutes", type=float, default=10.0,
                         help="the Trainer's time budget (the memory-tuning runs get at least 15 minutes)")
     parser.add_argument("--skip-trainer", action="store_true")
@@ -149,7 +156,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        data = demo_facts(folder, args.facts)
+        (folder / "memory").mkdir()
+        data = demo_facts(folder, args.facts, args.sql)
         n = sum(1 for _ in open(data))
         config = TuneConfig(data=str(data), output_dir=str(folder / "memory"), model="bundled", database_name="lumen",
                             batch_size=args.batch_size, learning_rate=args.lr, max_grad_norm=args.clip,
@@ -157,10 +165,11 @@ def main() -> int:
                             regularization="none",  # as the recorded figures, and as the Trainer baseline
                             precision=args.precision, lora_layers=args.lora_layers, recall_check=args.recall_check,
                             loraplus_ratio=args.loraplus_ratio, seed=args.seed)
-        result = {"facts": n, "config": {k: getattr(config, k) for k in ("batch_size", "learning_rate", "precision",
+        result = {"facts": n, "sql": args.sql, "config": {k: getattr(config, k) for k in ("batch_size", "learning_rate", "precision",
                                                                           "lora_layers", "recall_check",
                                                                           "loraplus_ratio", "seed")}}
         if args.baseline:
+            copy_grounding(folder / "memory", folder / "baseline")  # the same prompts
             before = run_memory(replace(config, output_dir=str(folder / "baseline"), **BASELINE))
             print(f"baseline      : {n} facts, recall {before['recall']:.0%} after {before['steps']} steps, "
                   f"{before['tokens_per_s']:.0f} tokens/s, 100% recall {_when(before)} ({before['device']})")

@@ -31,7 +31,8 @@ class FactLedger:
         self.missed = set()
 
     def record_step(self, scores: list[tuple[int, float, bool]]) -> None:
-        """A training step's (fact id, loss, teacher-forced verdict) before its update."""
+        """(fact id, loss, teacher-forced verdict): a training step's, before its update, or a teacher-forced
+        check's of the current weights."""
         for fact_id, value, right in scores:
             self.loss[fact_id] = value
             if self.teacher_forced:

@@ -4,13 +4,14 @@ across processes and gathered, so a DDP run checks each fact once."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 
 from engine.tune import data as D
 
-Judge = Callable[[Any, list[int]], list[bool]]  # (model, chunk of example indices) -> one verdict each
+Verdict = TypeVar("Verdict")
+Judge = Callable[[Any, list[int]], list[Verdict]]  # (model, chunk of example indices) -> one verdict each
 
 
 def greedy_completions(model, tokenizer, prompts: list[list[int]], max_new: int, device: torch.device,
@@ -40,7 +41,7 @@ def decoded_exactly(model, tokenizer, examples: list[D.Example], device: torch.d
 
 
 def judge_each(model, examples: list[D.Example], indices: list[int] | None, accelerator, batch_size: int,
-               judge: Judge) -> dict[int, bool]:
+               judge: Judge) -> dict[int, Verdict]:
     """fact id -> verdict for the given example indices (all by default): this process's share, in
     chunks of similar length passed to `judge` (evaluation mode, no gradients), gathered across processes."""
     model = accelerator.unwrap_model(model)

@@ -501,14 +501,17 @@ class MemoryTuningRecipe:
         return judge_each(self.model, self.examples, indices, self.accelerator, batch_size, decoded_right)
 
     def _teacher_forced_check(self, batch_size: int = 16) -> bool:
-        """Every fact's teacher-forced verdict from one forward pass of the current weights (no decoding;
-        full precision, as decoding uses): True when every fact looks learned. The loss table keeps the
-        training steps' losses, as decoding checks leave it."""
-        def forced_right(model, chunk: list[int]) -> list[bool]:
-            return self._scores(model, chunk, self._batch([self.examples[i] for i in chunk]))[1].tolist()
+        """Every fact's loss and teacher-forced verdict from one forward pass of the current weights (no
+        decoding; full precision, as decoding uses): True when every fact looks learned. A training step
+        measures a fact's loss before its own update and before the epoch's later updates, so a fact can
+        end an epoch right at every token yet far above the loss threshold; voting's samples would then
+        disagree with its memorized answer."""
+        def forced(model, chunk: list[int]) -> list[tuple[float, bool]]:
+            losses, exact = self._scores(model, chunk, self._batch([self.examples[i] for i in chunk]))
+            return list(zip(losses.tolist(), exact.tolist()))
 
-        self.ledger.recalled.update(judge_each(self.model, self.examples, None, self.accelerator, batch_size,
-                                               forced_right))
+        verdicts = judge_each(self.model, self.examples, None, self.accelerator, batch_size, forced)
+        self.ledger.record_step([(fact_id, loss, right) for fact_id, (loss, right) in verdicts.items()])
         self.state.recall_step_checked = self.state.step
         self._emit_recall("teacher-forced")
         return all(self.ledger.looks_learned(e.fact_id) for e in self.examples)
