@@ -132,9 +132,16 @@ def test_sql_agent_runs_a_trained_question(tuned, demo_sqlite):
     written = [c for c in candidates if not c.source.startswith("example")]  # the retrieved examples' run first
     assert written[0].source == "greedy" and written[0].text == SQL_PAIRS[2][1]
     assert len(written) == 3, "greedy + 2 samples, all grammar-constrained and run"
-    assert candidates[0].source.startswith("example"), "the retrieved examples' queries join the vote"
-    assert steps[-2].columns == ["channel", "n"] and len(steps[-2].rows) == 4
-    assert "agree" in steps[-2].text
+    assert all(c.result.endswith("row(s)") for c in candidates), [c.result for c in candidates]
+    assert candidates[0].source.startswith("example") and candidates[0].text == SQL_PAIRS[2][1], \
+        "the retrieved examples' queries join the vote, the question's own first"
+    # the answer is the result most candidates share, a tie to the earliest (which of two memorized
+    # queries a sample at T=0.8 from a 2-layer model picks is up to the runtime's random numbers; the
+    # vote itself: test_sql_agent_votes_on_results)
+    shares = [sum(c.rows == d.rows for d in candidates) for c in candidates]
+    winner = candidates[shares.index(max(shares))]
+    assert steps[-2].rows == winner.rows and steps[-1].source == winner.source
+    assert f"{max(shares)} of {len(candidates)} candidate(s) agree" in steps[-2].text
 
 
 class Scripted:
