@@ -2,7 +2,8 @@
 
 Facts: the first N approved schema/data facts that `engram generate` makes on the demo database;
 `--sql M` adds M of its validated text-to-SQL pairs, with prompts grounded in the schema and the other
-pairs' queries as a real run's are (hundreds of tokens, differing in length). Model: the bundled SmolLM2-135M-Instruct (dequantized once into the model cache).
+pairs' queries as a real run's are (hundreds of tokens, differing in length).
+Model: the bundled SmolLM2-135M-Instruct (dequantized once into the model cache).
 Prints tokens/s of each, the ratio, wall time to 100% greedy exact-match recall (confirmed by
 decoding), and final recall. `--baseline` also runs the recipe as it was before the speed levers of
 issue #36 (fp32, recall checked by greedy decoding every 2 passes, adapters on every layer) in the
@@ -46,6 +47,7 @@ def demo_facts(folder: Path, n: int, sql: int = 0) -> Path:
         pairs = store.pairs("kind IN ('schema', 'data') AND validation IS NULL OR validation = 'ok'")[:n]
         queries = store.pairs("kind = 'sql' AND validation = 'ok'")[:sql]
         if queries:
+            (folder / "memory").mkdir(exist_ok=True)
             SqlGrounding.of_database(db, queries).save(folder / "memory")
     path = folder / "facts.jsonl"
     D.write_run_data([p for p in pairs if p.kind != "sql"][:n] + queries, path)
@@ -156,7 +158,6 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "memory").mkdir()
         data = demo_facts(folder, args.facts, args.sql)
         n = sum(1 for _ in open(data))
         config = TuneConfig(data=str(data), output_dir=str(folder / "memory"), model="bundled", database_name="lumen",

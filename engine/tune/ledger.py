@@ -30,7 +30,7 @@ class FactLedger:
         self.recalled = {fact_id: False for fact_id in ids}
         self.missed = set()
 
-    def record_step(self, scores: list[tuple[int, float, bool]]) -> None:
+    def record_scores(self, scores: list[tuple[int, float, bool]]) -> None:
         """(fact id, loss, teacher-forced verdict): a training step's, before its update, or a teacher-forced
         check's of the current weights."""
         for fact_id, value, right in scores:

@@ -47,7 +47,8 @@ def answer_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, 
     targets = torch.where(valid, following.gather(1, positions), torch.full_like(positions, D.IGNORE))
     span = labelled.any(dim=0).nonzero().flatten()
     start, stop = int(span[0]), int(span[-1]) + 1
-    return torch.arange(start, stop, device=labels.device), (positions - start).clamp(min=0), targets
+    index = torch.where(valid, positions - start, torch.zeros_like(positions))  # past an answer: any kept position
+    return torch.arange(start, stop, device=labels.device), index, targets
 
 
 @contextmanager

@@ -364,7 +364,7 @@ class MemoryTuningRecipe:
                        for i, l, x in zip(mine, losses.detach().cpu(), exact.cpu())]
         gathered = self.accelerator.gather_for_metrics(mine_scores, use_gather_object=True) \
             if self.accelerator.num_processes > 1 else mine_scores
-        self.ledger.record_step(gathered)
+        self.ledger.record_scores(gathered)
         state.step += 1
         tokens = int(batch["attention_mask"].sum()) * self.accelerator.num_processes
         state.tokens_seen += tokens
@@ -511,7 +511,7 @@ class MemoryTuningRecipe:
             return list(zip(losses.tolist(), exact.tolist()))
 
         verdicts = judge_each(self.model, self.examples, None, self.accelerator, batch_size, forced)
-        self.ledger.record_step([(fact_id, loss, right) for fact_id, (loss, right) in verdicts.items()])
+        self.ledger.record_scores([(fact_id, loss, right) for fact_id, (loss, right) in verdicts.items()])
         self.state.recall_step_checked = self.state.step
         self._emit_recall("teacher-forced")
         return all(self.ledger.looks_learned(e.fact_id) for e in self.examples)
