@@ -7,11 +7,14 @@ from __future__ import annotations
 import ctypes
 import sqlite3
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from engine.chat.sql_agent import run_agent
 from engine.db import open_database
+from engine.eval.evaluate import evaluate
 from engine.project.pairs import QAPair
 from engine.qa.chat_format import PromptContext, messages_for
 from engine.sqlgen.answer import AnswerSettings, answer_sql, chat_writer
@@ -106,6 +109,62 @@ def test_examples_are_the_most_similar_pairs_and_never_a_pairs_own_query():
     assert len(store.nearest("orders and customers per country", k=3)) == 2
     assert all(e.sql != "SELECT COUNT(*) FROM orders" for e in store.nearest("orders", 3, "select count(*) from orders"))
     assert store.nearest("", 3) == [] and ExampleStore([]).nearest("orders") == []
+
+
+class Scripted:
+    """A chat that replies from a script and records what it was asked."""
+
+    def __init__(self, replies):
+        self.replies = iter(replies)
+        self.seen = []
+
+    def complete(self, messages, sampling, grammar=None):
+        self.seen.append(messages)
+        return next(self.replies)
+
+
+class Greedy:
+    """A predictor that always writes the same query."""
+    name = "scripted"
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def predict(self, messages, max_tokens):
+        return self.reply
+
+
+def test_a_question_an_approved_pair_asks_is_answered_with_its_query(demo_sqlite):
+    """Worded the same (case and punctuation aside), the approved pair's query is the answer and the model
+    is not asked; evaluation, a pair's own query excluded, and conflicting pairs still ask the model."""
+    channel = "SELECT channel, COUNT(*) FROM orders GROUP BY channel"
+    pairs = [QAPair("Orders per channel?", channel, kind="sql", sql=channel, status="approved"),
+             QAPair("Orders per country?", "SELECT shipping_country, COUNT(*) FROM orders GROUP BY 1", kind="sql",
+                    sql="SELECT shipping_country, COUNT(*) FROM orders GROUP BY 1", status="approved"),
+             QAPair("Orders per country?", "SELECT COUNT(*) FROM orders", kind="sql", sql="SELECT COUNT(*) FROM orders",
+                    status="approved")]
+    model = "SELECT COUNT(*) FROM customers"
+    settings = AnswerSettings(k=1, grammar=False, edited_examples=False)  # the model's candidate alone
+
+    def ask(question, settings=settings, exclude_sql=None):
+        chat = Scripted([model] * 4)
+        return answer_sql(chat_writer(chat), db, question, context, settings, exclude_sql=exclude_sql), chat
+
+    with open_database(demo_sqlite) as db:
+        context = PromptContext("lumen", "sqlite", SqlGrounding.of_database(db, pairs))
+        answer, chat = ask("  orders PER channel ")
+        assert answer.approved and answer.sql == channel and chat.seen == [], "the model is not asked"
+        assert [c.source for c in answer.candidates] == ["approved pair"]
+        assert sorted(answer.chosen.rows) == sorted(db.query(channel).rows)
+        steps = list(run_agent(Scripted([]), db, "Orders per channel?", context, AnswerSettings(k=1, grammar=False)))
+        assert [s.kind for s in steps] == ["candidate", "rows", "answer"] and "approved pair" in steps[1].text
+        for answer, chat in (ask("Orders per channel?", replace(settings, approved_answers=False)),
+                             ask("Orders per channel?", exclude_sql=channel),
+                             ask("Orders per country?"),  # two approved pairs disagree: the model decides
+                             ask("Orders per channel, by month?")):
+            assert not answer.approved and answer.chosen.sql == model and len(chat.seen) == 1
+        report = evaluate(Greedy(model), [pairs[0]], db, context, general=False, answering=settings)
+        assert report.examples[0].prediction == model, "evaluation scores the model, never the stored query"
 
 
 def test_heldout_questions_never_enter_the_example_store(demo_sqlite, tmp_path):
@@ -320,11 +379,3 @@ def test_k_is_lowered_when_candidates_would_not_fit_the_latency_budget(demo_sqli
         answer = answer_sql(chat_writer(Slow(["SELECT 1"] * 8)), db, "one", PromptContext("lumen"),
                             AnswerSettings(k=8, latency_budget_s=0.7))
     assert 1 <= len(answer.candidates) < 8
-
-
-class Scripted:
-    def __init__(self, replies):
-        self.replies = iter(replies)
-
-    def complete(self, messages, sampling, grammar=None):
-        return next(self.replies)

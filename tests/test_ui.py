@@ -329,8 +329,14 @@ def test_whole_workflow_without_the_terminal(qtbot, window, tiny_model_dir):
     chat.send()
     qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
     transcript = chat.tuned_view.toPlainText()
-    assert "SQL (greedy): SELECT COUNT(*) FROM orders" in transcript
+    assert "SQL (approved pair): SELECT COUNT(*) FROM orders" in transcript, "an approved question's own query"
     assert chat.rows_model.rows == [(2400,)] and "Answer: 2400" in transcript
+    assert "SQL (greedy)" not in transcript, "the model is not asked"
+    chat.input.setText("how many orders are there in all")  # worded otherwise: the tuned model writes the query
+    chat.send()
+    qtbot.waitUntil(lambda: chat.send_button.isEnabled(), timeout=60_000)
+    transcript = chat.tuned_view.toPlainText()
+    assert "SQL (greedy)" in transcript and transcript.endswith("Answer: 2400"), transcript
 
     chat.mode.setCurrentText("Chat")
     chat.max_tokens.setValue(200)

@@ -26,6 +26,7 @@ def answer_options(args: argparse.Namespace):
 
     return AnswerOptions(k=args.k, examples=args.examples, schema=not args.no_schema, grammar=not args.no_grammar,
                          voting=not args.no_voting, edited_examples=not args.no_edited_examples,
+                         approved_answers=not getattr(args, "model_only", False),
                          retries=max(0, args.attempts - 1), max_rows=args.max_rows)
 
 
@@ -134,4 +135,7 @@ def register(sub) -> None:
     p.add_argument("--max-rows", type=int, default=20)
     add_chat_options(p)
     add_answer_options(p)
+    p.add_argument("--model-only", action="store_true",
+                   help="the model answers even a question an approved pair asks word for word (by default that "
+                        "pair's query is the answer; evaluation always asks the model)")
     p.set_defaults(func=cmd_ask)

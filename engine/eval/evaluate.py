@@ -12,7 +12,7 @@ import datetime as dt
 import html
 import json
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -194,7 +194,10 @@ def evaluate(predictor: Predictor, pairs: list[QAPair], db: Database, context: P
         if pair.kind == "sql":
             gold = pair.sql or pair.answer
             if write is not None:  # answer_sql renders the grounded prompt itself
-                answer = answer_sql(write, db, pair.question, context, answering, cancel, exclude_sql=gold)
+                # the model answers: a question an approved pair asks is not looked up (a base model would
+                # otherwise score on it too)
+                answer = answer_sql(write, db, pair.question, context, replace(answering, approved_answers=False),
+                                    cancel, exclude_sql=gold)
                 predicted, candidates, seconds = answer.sql, len(answer.candidates), round(answer.seconds, 3)
             else:
                 predicted = extract_sql(predictor.predict(messages_for(pair, context, with_answer=False), 256))

@@ -1,6 +1,8 @@
 """Answering a question with SQL: the one place the SQL agent, chat's SQL mode and evaluation share.
 
-The model writes k candidates for the grounded prompt (the greedy one, then samples), each limited by
+A question an approved pair asks word for word is answered with that pair's curated query (a verified
+query: the model never trained on a prompt showing a question's own query, and the analyst already
+approved the answer). Otherwise the model writes k candidates for the grounded prompt (the greedy one, then samples), each limited by
 the schema grammar where the runtime supports one; every candidate is checked read-only and run under
 the usual row, byte and time caps; failures are dropped and the answer is the result most candidates
 agree on. When none runs, the model gets the error back for a corrected query (the agent's retry).
@@ -42,6 +44,7 @@ class AnswerSettings:
     latency_budget_s: float = 3.0  # no new candidate once the estimate says it would not fit (3 s against 6 s:
     # no lower accuracy on the generated dev questions, bench/results/sql-latency)
     retries: int = 1  # corrected queries asked for when no candidate runs
+    approved_answers: bool = True  # a question an approved pair asks is answered with its query (not in evaluation)
     max_rows: int = 100
     timeout_s: float = 30.0
     max_tokens: int = 200
@@ -72,6 +75,7 @@ class SqlAnswer:
     tables: tuple[str, ...] = ()
     seconds: float = 0.0
     unmatched: bool = False  # no word of the question names a table, column or value of the database
+    approved: bool = False  # the answer is the query of an approved pair asking this question
 
     @property
     def chosen(self) -> Candidate | None:
@@ -133,6 +137,15 @@ def answer_steps(write: Writer, db: Database, question: str, context: PromptCont
     never shown as an example (see messages_for)."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
+    approved = (context.grounding.store.approved_query(question, exclude_sql)
+                if settings.approved_answers and context.grounding is not None else None)
+    if approved is not None:
+        stored = run_candidate(db, approved.sql, "approved pair", settings, cancel, 0.0)
+        yield stored
+        if stored.ran:  # else the database changed under the pair: the model answers as usual
+            yield SqlAnswer(question, [stored], vote([(stored.rows, stored.columns)]), False, approved.tables,
+                            time.monotonic() - started, approved=True)
+            return
     grounded = context.grounded(question, exclude_sql)
     messages = messages_for(None, context, question=question, kind="sql", with_answer=False, grounded=grounded)
     grammar = None
@@ -141,7 +154,7 @@ def answer_steps(write: Writer, db: Database, question: str, context: PromptCont
                               context.grounding.store.aliases)
     greedy = Sampling(temperature=0.0, max_tokens=settings.max_tokens, stop=("\n\n",))  # a blank line ends a query
     k = settings.k if getattr(write, "can_sample", True) else 1
-    candidates: list[Candidate] = []
+    candidates: list[Candidate] = [stored] if approved is not None else []  # a pair's query that failed counts
 
     def attempt(turns, sampling, source) -> Candidate:
         cancel.raise_if_cancelled("the SQL answer")

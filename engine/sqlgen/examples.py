@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 
 from engine.project.pairs import QAPair
-from engine.qa.dedupe import canonical_sql
+from engine.qa.dedupe import canonical_sql, normalize_question
 from engine.sqlgen.terms import terms
 
 DEFAULT_K = 3
@@ -31,6 +31,7 @@ class ExampleStore:
         self._canonical = [canonical_sql(e.sql, dialect) or e.sql for e in self.examples]
         self._index = None
         self._terms = [set(terms(e.question)) for e in self.examples]
+        self._questions = [normalize_question(e.question) for e in self.examples]
         if self.examples:
             from rank_bm25 import BM25Plus
 
@@ -46,6 +47,17 @@ class ExampleStore:
                   and not (heldout is not None and heldout.leaks(p, dialect))]
         return cls([Example(p.question, p.sql or p.answer, tuple(t for t in (p.tables or "").split(",") if t))
                     for p in chosen], dialect)
+
+    def approved_query(self, question: str, exclude_sql: str | None = None) -> Example | None:
+        """The approved pair that asks exactly this question (case, accents, punctuation and spacing
+        aside): its curated query is the answer, as a verified query is. None when no pair asks it, when
+        the pairs that do disagree on the query, or when that query is `exclude_sql`."""
+        key = normalize_question(question)
+        found = {self._canonical[i]: e for i, e in enumerate(self.examples) if self._questions[i] == key}
+        excluded = canonical_sql(exclude_sql, self.dialect) or exclude_sql if exclude_sql else None
+        if len(found) != 1 or excluded in found:
+            return None
+        return next(iter(found.values()))
 
     def nearest(self, question: str, k: int = DEFAULT_K, exclude_sql: str | None = None) -> list[Example]:
         """The k most similar examples, one per distinct query, never one whose query is `exclude_sql`."""
