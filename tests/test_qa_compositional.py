@@ -21,7 +21,8 @@ CONSTRUCT_FAMILIES = {
     "date_range": "sql.month_count", "null": "sql.missing", "aggregate": "sql.count",
 }
 NEW = ("sql.having", "sql.not_in", "sql.in", "sql.intersect", "sql.except", "sql.multi_aggregate",
-       "sql.group_multi_aggregate", "sql.like", "sql.month_count")
+       "sql.group_multi_aggregate", "sql.like", "sql.month_count", "sql.flag_list", "sql.category_list",
+       "sql.missing_list", "sql.threshold_list")
 
 
 @pytest.mark.parametrize("path", ["resources/demo/lumen.sqlite", "resources/demo/lumen.duckdb",
@@ -56,3 +57,24 @@ def test_no_phrasing_is_shared_by_two_intents(path):
         intents = list(TemplateGenerator(db).intents())
     seen = Counter((i.kind, q.lower()) for i in intents for q in i.questions)
     assert not [k for k, n in seen.items() if n > 1]
+
+
+@pytest.mark.parametrize("path", ["resources/demo/kestrel.sqlite", "resources/demo/lumen.duckdb"])
+def test_row_lists_name_the_rows_their_filter_keeps(path):
+    """'Which instructors are senior?' lists names, as many as 'How many instructors are senior?' counts;
+    a bound over a measure is a round number some but not all rows exceed."""
+    with open_database(ROOT / path) as db:
+        intents = [i for i in TemplateGenerator(db).intents() if i.family.endswith("_list")]
+        families = {i.family for i in intents}
+        assert {"sql.flag_list", "sql.category_list", "sql.threshold_list"} <= families
+        for intent in intents:
+            select, where = intent.sql.split(" WHERE ", 1)
+            table = select.split(" FROM ")[1]
+            rows = db.query(intent.sql, max_rows=10_000).rows
+            counted = db.query(f"SELECT COUNT(*) FROM {table} WHERE {where}").rows[0][0]
+            total = db.query(f"SELECT COUNT(*) FROM {table}").rows[0][0]
+            assert len(rows) == counted and 0 < counted < total, intent.key
+            assert len(db.query(select, max_rows=10_000).columns) == 1, "one column: the rows' names"
+            if intent.family == "sql.threshold_list":
+                bound = float(intent.key.rsplit(":", 1)[1])
+                assert float(f"{bound:.2g}") == bound, "a round bound"

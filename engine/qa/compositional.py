@@ -1,6 +1,7 @@
 """Text-to-SQL template families that compose what analysts ask beyond single lookups: GROUP BY …
-HAVING, nested IN / NOT IN, INTERSECT / EXCEPT, several aggregates at once, LIKE and month ranges —
-over any database's own tables, relationships and column roles.
+HAVING, nested IN / NOT IN, INTERSECT / EXCEPT, several aggregates at once, LIKE, month ranges and the
+rows a filter keeps (not only their count) — over any database's own tables, relationships and column
+roles.
 
 Each intent has at least three phrasings that differ in verb, word order and wording (synonyms from
 the column names, with and without the table's name), so the trained phrasing and its held-out
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from engine.qa.phrasing import an, ident, literal, plural, table_words, words
 from engine.qa.profile import ColumnProfile, TableProfile
+from engine.qa.validate import DEFAULT_MAX_ROWS
 
 if TYPE_CHECKING:
     from engine.qa.templates import Intent
@@ -205,3 +207,70 @@ class CompositionalFamilies:
                                         f"Count {t.name} rows with {words(c.name)} between {start} and the end of {name}."],
                                        f"SELECT COUNT(*) FROM {ident(t.name)} WHERE {col} >= '{start}' AND {col} < '{end}'",
                                        [t.name])
+
+    def _round_bound(self, t: TableProfile, m: ColumnProfile) -> int | float | None:
+        """A round number that about a fifth of the measure's values exceed (two significant digits)."""
+        values = [r[0] for r in self.db.query(f"SELECT {self.num(m)} FROM {ident(t.name)} WHERE {ident(m.name)} "
+                                              f"IS NOT NULL ORDER BY 1", max_rows=5000).rows if r[0] is not None]
+        if len(values) < 5:
+            return None
+        bound = float(f"{float(values[int(len(values) * 0.8)]):.2g}")
+        bound = int(bound) if bound.is_integer() else bound
+        return bound if values[0] <= bound < values[-1] else None
+
+    def _listable(self, t: TableProfile, where: str) -> bool:
+        """A filter whose rows make a list to answer with: some rows but not all, and no more than a pair's
+        result may hold."""
+        kept, total = self.db.query(f"SELECT COUNT(*) FILTER (WHERE {where}), COUNT(*) FROM {ident(t.name)}").rows[0]
+        return 0 < kept < total and kept <= DEFAULT_MAX_ROWS
+
+    def sql_row_lists(self) -> Iterator["Intent"]:
+        """The names of the rows a filter keeps, not their count: a flag set, a category, a missing value,
+        a measure above a round bound ('which …' is asked as often as 'how many …')."""
+        for t in self.profiles:
+            name = t.label
+            if name is None:
+                continue
+            one, many = table_words(t.name)
+            named = words(name.name)
+
+            def listing(family: str, key: str, questions: list[str], where: str) -> Iterator["Intent"]:
+                if self._listable(t, where):
+                    yield self._sql_intent(family, key, questions,
+                                           f"SELECT {ident(name.name)} FROM {ident(t.name)} WHERE {where}", [t.name])
+
+            for c in t.role("flag"):
+                what = words(c.name).removeprefix("is ")
+                yield from listing("sql.flag_list", f"sql.flag_list:{t.name}.{c.name}",
+                                   [f"Which {many} are {what}?", f"List the {what} {many}.",
+                                    f"Show every {one} with {words(c.name)} set.",
+                                    f"{named.capitalize()} of the {many} flagged {what}?"],
+                                   f"{ident(c.name)} = {literal(c.true_value)}")
+            for c in t.role("category")[:2]:
+                if not c.values:
+                    continue
+                value = self._rng("list", t.name, c.name).choice(c.values[:4])
+                yield from listing("sql.category_list", f"sql.category_list:{t.name}.{c.name}:{value}",
+                                   [f"Which {many} have {words(c.name)} {value}?",
+                                    f"List {many} where {words(c.name)} is {value}.",
+                                    f"Show the {named} of every {one} in {value}.",
+                                    f"{value} {many}: which ones?"],
+                                   f"{ident(c.name)} = {literal(value)}")
+            for c in t.columns:
+                if c.nulls and c.role not in ("text", "label", "key"):
+                    yield from listing("sql.missing_list", f"sql.missing_list:{t.name}.{c.name}",
+                                       [f"Which {many} have no {words(c.name)}?",
+                                        f"List the {many} missing a {words(c.name)}.",
+                                        f"Show {many} without any {words(c.name)} on file."],
+                                       f"{ident(c.name)} IS NULL")
+            for m in t.role("measure")[:2]:
+                bound = self._round_bound(t, m)
+                if bound is None:
+                    continue
+                what = words(m.name)
+                yield from listing("sql.threshold_list", f"sql.threshold_list:{t.name}.{m.name}:{bound}",
+                                   [f"Which {many} have {what} over {bound}?",
+                                    f"List {many} with {what} above {bound}.",
+                                    f"Show every {one} whose {what} is more than {bound}.",
+                                    f"{many.capitalize()} where {what} > {bound}?"],
+                                   f"{self.num(m)} > {bound}")

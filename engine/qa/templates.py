@@ -87,7 +87,7 @@ class TemplateGenerator(CompositionalFamilies):
             self.sql_top_n, self.sql_join_groups, self.sql_date_ranges, self.sql_lookups,
             self.sql_distinct_values, self.sql_missing_values,
             self.sql_having, self.sql_nested, self.sql_set_ops, self.sql_multi_aggregates, self.sql_like,
-            self.sql_month_ranges,
+            self.sql_month_ranges, self.sql_row_lists,
         ]
         for family in families:
             intents = list(family())
