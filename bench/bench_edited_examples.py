@@ -74,7 +74,7 @@ def vote_rules(db, grounding: SqlGrounding, questions: list[tuple[str, str]], mo
     with LlamaChat(model, n_ctx=4096) as chat:
         write = chat_writer(chat)
         for question, gold in questions:
-            answer = answer_sql(write, db, question, context, AnswerSettings())
+            answer = answer_sql(write, db, question, context, AnswerSettings(approved_answers=False))  # the model's
             ok = {i: c.ran and right(db, c.sql, gold) for i, c in enumerate(answer.candidates)}
             results = [(c.rows, c.columns) if c.ran else None for c in answer.candidates]
             own = [i for i, c in enumerate(answer.candidates) if not c.source.startswith("example")]

@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def answer_all(chat, db, context, questions, settings, sampler: str) -> dict:
         seconds, written, right = [], [], 0
         for question, gold in questions:
             started = time.monotonic()
-            answer = answer_sql(write, db, question, context, settings)
+            answer = answer_sql(write, db, question, context, replace(settings, approved_answers=False))  # the model's
             seconds.append(time.monotonic() - started)
             written.append(sum(1 for c in answer.candidates if not c.source.startswith("example")))
             right += answer.chosen is not None and score_sql(db, answer.chosen.sql, gold).correct

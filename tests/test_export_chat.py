@@ -25,6 +25,7 @@ from engine.tune.config import TuneConfig
 from engine.tune.events import EventLog
 from engine.tune.run import run_tuning
 from app.paths import DEMO_SQLITE
+from scripted_chat import Scripted
 from tiny_model import facts
 
 SQL_PAIRS = [
@@ -144,18 +145,6 @@ def test_sql_agent_runs_a_trained_question(tuned, demo_sqlite):
     winner = candidates[shares.index(max(shares))]
     assert steps[-2].rows == winner.rows and steps[-1].source == winner.source
     assert f"{max(shares)} of {len(candidates)} candidate(s) agree" in steps[-2].text
-
-
-class Scripted:
-    """A chat that replies from a script and records what it was asked."""
-
-    def __init__(self, replies):
-        self.replies = iter(replies)
-        self.seen = []
-
-    def complete(self, messages, sampling, grammar=None):
-        self.seen.append(messages)
-        return next(self.replies)
 
 
 def test_sql_agent_feeds_errors_back_and_gives_up(demo_sqlite):

@@ -23,6 +23,7 @@ from engine.sqlgen.grammar import compile_grammar, sql_grammar
 from engine.sqlgen.grounding import SqlGrounding, run_context
 from engine.sqlgen.schema_card import schema_card
 from engine.sqlgen.voting import vote
+from scripted_chat import Scripted
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from bench_sql_grounding import wide_database  # noqa: E402
@@ -109,18 +110,6 @@ def test_examples_are_the_most_similar_pairs_and_never_a_pairs_own_query():
     assert len(store.nearest("orders and customers per country", k=3)) == 2
     assert all(e.sql != "SELECT COUNT(*) FROM orders" for e in store.nearest("orders", 3, "select count(*) from orders"))
     assert store.nearest("", 3) == [] and ExampleStore([]).nearest("orders") == []
-
-
-class Scripted:
-    """A chat that replies from a script and records what it was asked."""
-
-    def __init__(self, replies):
-        self.replies = iter(replies)
-        self.seen = []
-
-    def complete(self, messages, sampling, grammar=None):
-        self.seen.append(messages)
-        return next(self.replies)
 
 
 class Greedy:

@@ -10,6 +10,7 @@ from engine.sqlgen.answer import AnswerSettings, answer_sql, chat_writer
 from engine.sqlgen.examples import Example, ExampleStore
 from engine.sqlgen.grounding import SqlGrounding
 from engine.sqlgen.schema_card import schema_card
+from scripted_chat import Scripted
 
 
 def edit(db, sql: str, question: str) -> tuple[str, bool]:
@@ -70,14 +71,6 @@ def test_unparsable_and_duplicate_examples_are_skipped(demo_sqlite):
                                  "customers in NO", column_values(db), db.dialect)
     assert [e.example for e in edits] == [0], "both examples edit to the same query; the broken one is skipped"
     assert "'NO'" in edits[0].sql and edits[0].changed
-
-
-class Scripted:
-    def __init__(self, replies):
-        self.replies = iter(replies)
-
-    def complete(self, messages, sampling, grammar=None):
-        return next(self.replies)
 
 
 def test_the_edited_example_joins_the_vote_and_wins_when_the_model_copies_the_example(demo_sqlite):
