@@ -65,15 +65,11 @@ def run_agent(chat, db: Database, question: str, context: PromptContext,
             yield AgentStep("gave_up", step.failure(), number)
             return
         ran = sum(1 for c in step.candidates if c.ran)
-        if step.approved:
-            yield AgentStep("rows", f"{_outcome(chosen)}; the query of an approved pair that asks this question",
-                            1, list(chosen.columns), list(chosen.rows), chosen.truncated, chosen.source)
-            yield AgentStep("answer", summarize(chosen.columns, chosen.rows, chosen.truncated, chosen.note), 1,
-                            source=chosen.source)
-            return
         agreement = f"{step.vote.votes} of {len(step.candidates)} candidate(s) agree" + (
             f", {len(step.candidates) - ran} failed" if ran < len(step.candidates) else "")
-        if step.unmatched:  # the grammar only lets real names through: say when none was asked about
+        if step.approved:
+            agreement = "the query of an approved pair that asks this question"
+        elif step.unmatched:  # the grammar only lets real names through: say when none was asked about
             agreement += ("; no word of the question names a table, column or value of this database, "
                           "so check that the query answers it")
         number = step.vote.winner + 1

@@ -2,11 +2,12 @@
 
 A question an approved pair asks word for word is answered with that pair's curated query (a verified
 query: the model never trained on a prompt showing a question's own query, and the analyst already
-approved the answer). Otherwise the model writes k candidates for the grounded prompt (the greedy one, then samples), each limited by
-the schema grammar where the runtime supports one; every candidate is checked read-only and run under
-the usual row, byte and time caps; failures are dropped and the answer is the result most candidates
-agree on. When none runs, the model gets the error back for a corrected query (the agent's retry).
-k is lowered on the fly when the first candidate shows the rest would not fit the latency budget.
+approved the answer). Otherwise the model writes k candidates for the grounded prompt (the greedy one,
+then samples), each limited by the schema grammar where the runtime supports one; every candidate is
+checked read-only and run under the usual row, byte and time caps; failures are dropped and the answer
+is the result most candidates agree on. When none runs, the model gets the error back for a corrected
+query (the agent's retry). k is lowered on the fly when the first candidate shows the rest would not fit
+the latency budget.
 """
 
 from __future__ import annotations
