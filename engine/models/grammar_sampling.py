@@ -3,9 +3,11 @@
 llama-cpp-python puts the grammar first in its sampler chain, so every generated token matches all
 ~50k vocabulary entries against the grammar: on 2 CPU cores that tripled the cost of a token of SQL.
 llama.cpp's own command-line sampler (common/sampling.cpp) samples without the grammar, asks the
-grammar about that single token, and only when it is rejected applies the grammar to every candidate
-and samples again. Greedy decoding gives exactly the same tokens either way (the most likely token
-that the grammar allows); sampling draws from the usual top-k/top-p candidates that the grammar allows.
+grammar about that single token, and only when it is rejected applies the grammar to the candidates
+and samples again; here those are the few hundred most likely tokens first (the whole vocabulary only
+when the grammar allows none of them), since a grammar with many alternatives alive costs more per
+token it checks. Greedy decoding gives exactly the same tokens either way (the most likely token that
+the grammar allows); sampling draws from the usual top-k/top-p candidates that the grammar allows.
 
 A reply caught in a loop (the same few tokens over and over: `a, a, a, …`) is ended there with the
 end-of-turn token instead of running on to the token limit: such a query is wrong either way, and the
@@ -63,18 +65,33 @@ class CheckFirstSampler:
         return token
 
     def _sample_allowed(self, ctx: Any, idx: int) -> int:
-        """The slow path: the grammar over every token's logit, then the chain over what it allows."""
+        """The slow path: the grammar over the most likely tokens (over the whole vocabulary when it
+        allows none of them), then the chain over what it allows. The most likely allowed token is the
+        same either way, so greedy replies do not change."""
         llama_cpp = self.lib
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, idx), shape=(self.n_vocab,))
-        data = (llama_cpp.llama_token_data * self.n_vocab)()
-        view = np.frombuffer(data, dtype=np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)]))
-        view["id"] = np.arange(self.n_vocab, dtype=np.int32)
-        view["logit"] = logits
-        view["p"] = 0.0
-        candidates = llama_cpp.llama_token_data_array(data, self.n_vocab, -1, False)
-        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(candidates))
+        ids = np.arange(self.n_vocab, dtype=np.int32)
+        if self.n_vocab > SHORTLIST:
+            data, candidates = self._allowed_among(logits, np.argpartition(logits, -SHORTLIST)[-SHORTLIST:])
+            if not any(math.isfinite(data[i].logit) for i in range(SHORTLIST)):
+                data, candidates = self._allowed_among(logits, ids)
+        else:
+            data, candidates = self._allowed_among(logits, ids)
         llama_cpp.llama_sampler_apply(self.chain.sampler, ctypes.byref(candidates))
         return int(candidates.data[candidates.selected].id)
+
+    def _allowed_among(self, logits: np.ndarray, ids: np.ndarray) -> tuple[Any, Any]:
+        """These tokens with their logits, the ones the grammar turns down at -inf (the buffer is
+        returned with the array that points into it)."""
+        llama_cpp = self.lib
+        data = (llama_cpp.llama_token_data * len(ids))()
+        view = np.frombuffer(data, dtype=np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)]))
+        view["id"] = ids
+        view["logit"] = logits[ids]
+        view["p"] = 0.0
+        candidates = llama_cpp.llama_token_data_array(data, len(ids), -1, False)
+        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(candidates))
+        return data, candidates
 
     def close(self) -> None:
         self.chain.close()
@@ -86,9 +103,10 @@ class CheckFirstSampler:
         self.close()
 
 
+SHORTLIST = 512  # tokens the grammar looks at first when the sampled one was turned down
 LOOP_TOKENS = 8  # a loop: a unit of tokens repeated back to back over at least this many tokens,
 LOOP_REPEATS = 3  # and at least this many times
-LONGEST_UNIT = 16
+LONGEST_UNIT = 32  # a unit as long as ` in (CrsCd, CrsCd where CrsCd.CrsCd` (a subquery opened over and over)
 
 
 def in_a_loop(tokens: list[int]) -> bool:

@@ -1,11 +1,14 @@
-"""A llama.cpp grammar (GBNF) that lets the model write only queries made of the database's own names.
+"""A llama.cpp grammar (GBNF) that lets the model write only queries made of the database's own names,
+each column with a table that has it.
 
-The grammar is lexical, not a full SQL grammar: a query starts with SELECT or WITH and is a sequence
-of words separated by spaces, punctuation or quoted strings, where every word is an SQL keyword or
-function the read-only subset uses, a table or column name of the prompt's tables (quoted where the
-name needs it), a number, a short alias (`t1`, `c`) or a name given after AS. An invented table or
-column name cannot be sampled; structure is left to the model and the read-only check. Anything the
-grammar cannot express falls back to free decoding with a log line (see `compile_grammar`).
+The grammar follows the shape of a query, not all of SQL: SELECT … FROM one table, where the words
+before and after the table may only be that table's columns (a query over one table cannot name
+another table's column); SELECT … FROM a table JOIN …, where the first table and every joined one must
+be real tables and the words may be any shown table's columns; subqueries in parentheses, each with
+its own scope; UNION / EXCEPT / INTERSECT between them; and WITH queries, which keep only the lexical
+limit (words are keywords, shown names, numbers, short aliases or names given after AS). Structure
+within a clause is left to the model and the read-only check. Anything the grammar cannot express
+falls back to free decoding with a log line (see `compile_grammar`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from engine.sqlgen.schema_card import SchemaCard, sql_name
+from engine.sqlgen.schema_card import SchemaCard, TableCard, sql_name
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +29,17 @@ KEYWORDS = (
     "CURRENT_DATE CURRENT_TIMESTAMP NOW EXTRACT YEAR MONTH DAY QUARTER WEEK DATE_TRUNC DATE_PART STRPTIME INTERVAL "
     "INTEGER INT REAL TEXT NUMERIC FLOAT DOUBLE VARCHAR DECIMAL BIGINT BOOLEAN TIMESTAMP RANK ROW_NUMBER DENSE_RANK"
 ).split()
+STRUCTURE = {"SELECT", "FROM", "JOIN", "WITH", "UNION", "INTERSECT", "EXCEPT"}  # placed by the grammar's rules
+JOINING = {"INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "ON", "USING"}  # not in a one-table query
+MAX_SCOPED_TABLES = 40  # more tables than this (a schema shown whole): one scope for all, no per-table branches
 
 
 def _literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _cases(*words: str) -> str:
+    return "(" + " | ".join(_literal(v) for w in words for v in dict.fromkeys((w, w.lower()))) + ")"
 
 
 def _radix(words: set[str]) -> dict:
@@ -78,6 +88,42 @@ def _trie_rules(name: str, words: set[str]) -> list[str]:
     return rules
 
 
+def _spellings(names: set[str]) -> set[str]:
+    """Each name as a query may write it: quoted where needed, else as spelled and in lower case."""
+    keywords = {k.lower() for k in KEYWORDS}
+    spelled: set[str] = set()
+    for name in names:
+        written = sql_name(name)
+        spelled.add(written)
+        if written == name and name.lower() not in keywords:
+            spelled.add(name.lower())
+    return spelled
+
+
+def _scope_rules(scope: str, keywords: list[str], names: set[str]) -> list[str]:
+    """The words and separators of one scope: `head-S` (a SELECT list, up to FROM), `sep-S` (what goes
+    between words after FROM) and the parentheses in them, where FROM may be a word (EXTRACT(YEAR FROM d)).
+
+    A parenthesis after FROM may hold a subquery; one in a SELECT list may not. The list comes before
+    the table that decides which branch a query is on, so every branch is still alive there, and a
+    subquery in it would open every branch again inside each: alternatives multiplying with each level
+    made a single token take seconds. For the same reason every rule reads a text one way only: a
+    separator after a word always belongs to the repetition that follows it, never to an optional end."""
+    from_kw = _cases("FROM")
+    rules = [
+        f"head-{scope} ::= flat-{scope}? (word-{scope} flat-{scope})*",  # a word never touches FROM
+        f"word-{scope} ::= kw-{scope} | number | alias | named" + (f" | name-{scope}" if names else ""),
+        *_trie_rules(f"kw-{scope}", {v for k in keywords for v in (k, k.lower())}),
+        *(_trie_rules(f"name-{scope}", _spellings(names)) if names else []),
+    ]
+    for sep, paren, subquery in ((f"sep-{scope}", f"paren-{scope}", "ws query | "),
+                                 (f"flat-{scope}", f"flatparen-{scope}", "")):
+        inner = f"{sep}? ((word-{scope} | {from_kw}) {sep})* (word-{scope} | {from_kw})?"
+        rules += [f"{sep} ::= (sp | punct | string | {paren})+",
+                  f'{paren} ::= "(" ({subquery}{inner}) ")"']
+    return rules
+
+
 @dataclass(frozen=True)
 class SqlGrammar:
     text: str  # GBNF
@@ -91,33 +137,55 @@ def sql_grammar(card: SchemaCard, tables: list[str] | None = None, aliases: set[
     """The grammar for queries over these tables of the card (all by default); `aliases` are result
     column names a query may refer back to (ORDER BY total), besides the common ones."""
     wanted = None if tables is None else {t.lower() for t in tables}
-    names: set[str] = {a for a in (*COMMON_ALIASES, *aliases) if a.isidentifier()}
-    for table in card.tables:
-        if wanted is None or table.name.lower() in wanted:
-            names.add(table.name)
-            names.update(table.columns)
-    spelled: set[str] = set()
-    for name in names:
-        written = sql_name(name)
-        spelled.add(written)
-        if written == name and name.lower() not in {k.lower() for k in KEYWORDS}:
-            spelled.add(name.lower())
-    keywords = {k for word in KEYWORDS for k in (word, word.lower())}
-    text = "\n".join([
-        'root ::= start sp gap? word (gap word)* gap?',
-        'start ::= ("SELECT" | "select" | "WITH" | "with")',
-        "gap ::= (sp | punct | string)+",
+    shown: list[TableCard] = [t for t in card.tables if wanted is None or t.name.lower() in wanted]
+    result_names = {a for a in (*COMMON_ALIASES, *aliases) if a.isidentifier()}
+    every_name = result_names | {t.name for t in shown} | {c for t in shown for c in t.columns}
+    any_keywords = [k for k in KEYWORDS if k not in STRUCTURE]
+    one_table_keywords = [k for k in any_keywords if k not in JOINING]
+    from_kw, join_kw = _cases("FROM"), _cases("JOIN")
+    scoped = shown if len(shown) <= MAX_SCOPED_TABLES else []
+    bodies = [f"one-{i}" for i in range(len(scoped))] + (["joined"] if shown else []) + ["no-table"]
+    rules = [
+        "root ::= query | with-query",
+        f"query ::= {_cases('SELECT')} sp body (sp+ setop sp+ {_cases('SELECT')} sp body)*",  # SELECT-1: not a query
+        f"setop ::= ({_cases('UNION')} (sp+ {_cases('ALL')})? | {_cases('EXCEPT')} | {_cases('INTERSECT')})",
+        "body ::= " + " | ".join(bodies),
+        # a query without a table (SELECT 1, or subqueries): no column names
+        "no-table ::= sep-none? (word-none sep-none)* word-none?",  # SELECT (SELECT …) / (SELECT …) too
+        *_scope_rules("none", any_keywords, set()),
+        # WITH: the lexical limit only
+        f"with-query ::= {_cases('WITH')} sp+ lex-word (lex-gap lex-word)* lex-gap?",
+        "lex-gap ::= (sp | punct | string | \"(\" | \")\")+",
+        f"lex-word ::= word-{'any' if shown else 'none'} | {_cases(*sorted(STRUCTURE))}",
+        "ws ::= sp*",
         "sp ::= [ \\t\\n]",
-        "punct ::= [(),.*=<>!+/%|;-]",
+        "punct ::= [,.*=<>!+/%|;-]",
         "string ::= \"'\" ([^'\\n] | \"''\")* \"'\"",
-        "word ::= keyword | name | number | alias | named",
-        *_trie_rules("keyword", keywords),
-        *_trie_rules("name", spelled),
         'number ::= [0-9]+ ("." [0-9]+)?',
         "alias ::= [a-zA-Z] [0-9]?",
         'named ::= ("AS" | "as") sp+ [a-zA-Z_] [a-zA-Z0-9_]*',
-    ])
-    return SqlGrammar(text, tuple(sorted(names)))
+    ]
+    if shown:
+        rules += [
+            # a query over several tables: the first and every joined one real tables, any shown table's names
+            f'joined ::= head-any {from_kw} sp+ (table-any join-tail | "(" ws query ")" tail-any?)',
+            "tail-any ::= sep-any (word-any sep-any)* word-any?",
+            # the first table's alias, then a join at once: a query over one table has its own branch
+            f"join-tail ::= (sp+ ({_cases('AS')} sp+)? alias)? sp+ (join-kind sp+)? join "
+            "(sep-any ((word-any | join) sep-any)* (word-any | join)?)?",
+            "join-kind ::= " + " | ".join(f"{_cases(w)} (sp+ {_cases('OUTER')})?" for w in ("LEFT", "RIGHT", "FULL"))
+            + f" | {_cases('INNER')} | {_cases('CROSS')} | {_cases('NATURAL')}",
+            f'join ::= {join_kw} sp+ (table-any | "(" ws query ")")',
+            "table-any ::= " + " | ".join(f"table-{i}" for i in range(len(shown))),
+            *_scope_rules("any", any_keywords, every_name),
+        ]
+    for i, table in enumerate(shown):
+        rules.append(f"table-{i} ::= " + " | ".join(_literal(s) for s in sorted(_spellings({table.name}))))
+    for i, table in enumerate(scoped):
+        # a query over one table: its own columns only, before FROM and after the table's name
+        rules.append(f"one-{i} ::= head-{i} {from_kw} sp+ table-{i} (sep-{i} (word-{i} sep-{i})* word-{i}?)?")
+        rules += _scope_rules(str(i), one_table_keywords, result_names | {table.name, *table.columns})
+    return SqlGrammar("\n".join(rules), tuple(sorted(every_name)))
 
 
 def compile_grammar(chat, grammar: SqlGrammar | None):
