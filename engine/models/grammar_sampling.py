@@ -71,11 +71,9 @@ class CheckFirstSampler:
         llama_cpp = self.lib
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, idx), shape=(self.n_vocab,))
         ids = np.arange(self.n_vocab, dtype=np.int32)
-        if self.n_vocab > SHORTLIST:
-            data, candidates = self._allowed_among(logits, np.argpartition(logits, -SHORTLIST)[-SHORTLIST:])
-            if not any(math.isfinite(data[i].logit) for i in range(SHORTLIST)):
-                data, candidates = self._allowed_among(logits, ids)
-        else:
+        likely = np.argpartition(logits, -SHORTLIST)[-SHORTLIST:] if self.n_vocab > SHORTLIST else ids
+        data, candidates = self._allowed_among(logits, likely)
+        if len(likely) < self.n_vocab and not any(math.isfinite(data[i].logit) for i in range(len(likely))):
             data, candidates = self._allowed_among(logits, ids)
         llama_cpp.llama_sampler_apply(self.chain.sampler, ctypes.byref(candidates))
         return int(candidates.data[candidates.selected].id)

@@ -31,6 +31,7 @@ KEYWORDS = (
 ).split()
 STRUCTURE = {"SELECT", "FROM", "JOIN", "WITH", "UNION", "INTERSECT", "EXCEPT"}  # placed by the grammar's rules
 JOINING = {"INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "ON", "USING"}  # not in a one-table query
+LOWER_KEYWORDS = frozenset(k.lower() for k in KEYWORDS)  # a name spelled like one is always quoted
 MAX_SCOPED_TABLES = 40  # more tables than this (a schema shown whole): one scope for all, no per-table branches
 
 
@@ -90,19 +91,19 @@ def _trie_rules(name: str, words: set[str]) -> list[str]:
 
 def _spellings(names: set[str]) -> set[str]:
     """Each name as a query may write it: quoted where needed, else as spelled and in lower case."""
-    keywords = {k.lower() for k in KEYWORDS}
     spelled: set[str] = set()
     for name in names:
         written = sql_name(name)
         spelled.add(written)
-        if written == name and name.lower() not in keywords:
+        if written == name and name.lower() not in LOWER_KEYWORDS:
             spelled.add(name.lower())
     return spelled
 
 
-def _scope_rules(scope: str, keywords: list[str], names: set[str]) -> list[str]:
+def _scope_rules(scope: str, keywords: str, names: set[str]) -> list[str]:
     """The words and separators of one scope: `head-S` (a SELECT list, up to FROM), `sep-S` (what goes
-    between words after FROM) and the parentheses in them, where FROM may be a word (EXTRACT(YEAR FROM d)).
+    between words after FROM) and the parentheses in them, where FROM may be a word (EXTRACT(YEAR FROM d));
+    `keywords` names the shared rule of the keywords the scope allows (`kw-any` or `kw-one`).
 
     A parenthesis after FROM may hold a subquery; one in a SELECT list may not. The list comes before
     the table that decides which branch a query is on, so every branch is still alive there, and a
@@ -112,8 +113,7 @@ def _scope_rules(scope: str, keywords: list[str], names: set[str]) -> list[str]:
     from_kw = _cases("FROM")
     rules = [
         f"head-{scope} ::= flat-{scope}? (word-{scope} flat-{scope})*",  # a word never touches FROM
-        f"word-{scope} ::= kw-{scope} | number | alias | named" + (f" | name-{scope}" if names else ""),
-        *_trie_rules(f"kw-{scope}", {v for k in keywords for v in (k, k.lower())}),
+        f"word-{scope} ::= {keywords} | number | alias | named" + (f" | name-{scope}" if names else ""),
         *(_trie_rules(f"name-{scope}", _spellings(names)) if names else []),
     ]
     for sep, paren, subquery in ((f"sep-{scope}", f"paren-{scope}", "ws query | "),
@@ -152,7 +152,10 @@ def sql_grammar(card: SchemaCard, tables: list[str] | None = None, aliases: set[
         "body ::= " + " | ".join(bodies),
         # a query without a table (SELECT 1, or subqueries): no column names
         "no-table ::= sep-none? (word-none sep-none)* word-none?",  # SELECT (SELECT …) / (SELECT …) too
-        *_scope_rules("none", any_keywords, set()),
+        *_scope_rules("none", "kw-any", set()),
+        # the keywords, one prefix tree each for every scope: with joins and in a query over one table
+        *_trie_rules("kw-any", {v for k in any_keywords for v in (k, k.lower())}),
+        *_trie_rules("kw-one", {v for k in one_table_keywords for v in (k, k.lower())}),
         # WITH: the lexical limit only
         f"with-query ::= {_cases('WITH')} sp+ lex-word (lex-gap lex-word)* lex-gap?",
         "lex-gap ::= (sp | punct | string | \"(\" | \")\")+",
@@ -177,14 +180,14 @@ def sql_grammar(card: SchemaCard, tables: list[str] | None = None, aliases: set[
             + f" | {_cases('INNER')} | {_cases('CROSS')} | {_cases('NATURAL')}",
             f'join ::= {join_kw} sp+ (table-any | "(" ws query ")")',
             "table-any ::= " + " | ".join(f"table-{i}" for i in range(len(shown))),
-            *_scope_rules("any", any_keywords, every_name),
+            *_scope_rules("any", "kw-any", every_name),
         ]
     for i, table in enumerate(shown):
         rules.append(f"table-{i} ::= " + " | ".join(_literal(s) for s in sorted(_spellings({table.name}))))
     for i, table in enumerate(scoped):
         # a query over one table: its own columns only, before FROM and after the table's name
         rules.append(f"one-{i} ::= head-{i} {from_kw} sp+ table-{i} (sep-{i} (word-{i} sep-{i})* word-{i}?)?")
-        rules += _scope_rules(str(i), one_table_keywords, result_names | {table.name, *table.columns})
+        rules += _scope_rules(str(i), "kw-one", result_names | {table.name, *table.columns})
     return SqlGrammar("\n".join(rules), tuple(sorted(every_name)))
 
 
