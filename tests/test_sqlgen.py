@@ -68,9 +68,13 @@ def test_names_that_need_quoting_work_in_prompt_grammar_and_execution(quoted_db,
     assert answer.grammar_used and answer.chosen.rows == [(3.5,)]
 
 
-def test_table_selection_on_a_200_table_schema_keeps_the_prompt_small(tmp_path):
+def test_table_selection_on_a_200_table_schema_keeps_the_prompt_small(tmp_path, vocab):
     with open_database(wide_database(tmp_path / "wide.sqlite")) as db:
         grounding = SqlGrounding(schema_card(db))
+    whole = sql_grammar(grounding.card).text  # too many tables for a branch each: one scope for all
+    assert accepts(whole, "SELECT c.full_name, SUM(o.total) FROM unit03_orders o JOIN unit03_customers c ON "
+                          "o.customer_id = c.customer_id GROUP BY 1")
+    assert not accepts(whole, "SELECT full_name FROM unit03_orders JOIN unit03_client ON 1 = 1")
     assert len(grounding.card.tables) == 200 and not grounding.selector.fits_whole()
     chosen = grounding.prompt("How many unit07 shipments went by DHL?").tables
     assert "unit07_shipments" in chosen and len(chosen) < 20
@@ -111,6 +115,23 @@ def test_examples_are_the_most_similar_pairs_and_never_a_pairs_own_query():
     assert len(store.nearest("orders and customers per country", k=3)) == 2
     assert all(e.sql != "SELECT COUNT(*) FROM orders" for e in store.nearest("orders", 3, "select count(*) from orders"))
     assert store.nearest("", 3) == [] and ExampleStore([]).nearest("orders") == []
+
+
+def test_a_question_no_example_matches_gets_examples_over_the_tables_it_names(demo_sqlite):
+    """Worded unlike every example ("purchases" for orders), a question that names a column still gets
+    examples, over that column's table only; one naming nothing of the schema gets none."""
+    def pair(question, sql, tables):
+        return QAPair(question, sql, kind="sql", sql=sql, tables=tables, status="approved")
+
+    pairs = [pair("How many orders are there?", "SELECT COUNT(*) FROM orders", "orders"),
+             pair("Customers per country?", "SELECT country, COUNT(*) FROM customers GROUP BY country", "customers"),
+             pair("Average order total by customer country?", "SELECT c.country, AVG(o.total_amount) FROM orders o "
+                  "JOIN customers c ON o.customer_id = c.customer_id GROUP BY 1", "orders,customers")]
+    with open_database(demo_sqlite) as db:
+        grounding = SqlGrounding.of_database(db, pairs)
+    assert grounding.store.nearest("purchases with a coupon") == []
+    assert [e.question for e in grounding.prompt("purchases with a coupon").examples] == ["How many orders are there?"]
+    assert grounding.prompt("good weather lately").examples == ()
 
 
 class Greedy:
@@ -265,7 +286,7 @@ def test_grammar_accepts_real_names_and_makes_invented_ones_impossible(demo_sqli
 def test_the_grammar_keeps_each_column_with_a_table_that_has_it(demo_sqlite, vocab):
     """A query over one table may name only that table's columns, a table is a table (never a column
     after FROM or JOIN), and a subquery has a scope of its own; a query over one table that names another
-    table's column can only go on with a join."""
+    table's column can only go on with a join; a join condition holds no clause and a clause no join."""
     with open_database(demo_sqlite) as db:
         card = schema_card(db)
     grammar = sql_grammar(card, ["orders", "customers"]).text
@@ -276,7 +297,14 @@ def test_the_grammar_keeps_each_column_with_a_table_that_has_it(demo_sqlite, voc
                  "SELECT c.email FROM orders AS o INNER JOIN customers AS c ON o.customer_id = c.customer_id",
                  "SELECT email FROM orders o LEFT OUTER JOIN customers c USING (customer_id)",
                  "SELECT EXTRACT(YEAR FROM order_date) FROM orders",
+                 "SELECT a.order_id FROM orders a JOIN orders b ON a.customer_id = b.customer_id AND a.order_id < "
+                 "b.order_id",  # a table joined to itself, aliased
+                 "SELECT country, COUNT(*) FROM orders JOIN customers USING (customer_id) WHERE total_amount > 10 "
+                 "GROUP BY country HAVING COUNT(*) > 1 ORDER BY 2 DESC LIMIT 3",
+                 "SELECT t.n FROM (SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY 1) AS t JOIN customers c "
+                 "ON c.customer_id = t.customer_id",
                  "WITH t AS (SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY 1) SELECT MAX(n) FROM t",
+                 "SELECT\n    email\nFROM customers",
                  "SELECT 1"):
         assert accepts(grammar, good), good
     for bad in ("SELECT email FROM orders",  # a customers column over orders alone
@@ -285,6 +313,11 @@ def test_the_grammar_keeps_each_column_with_a_table_that_has_it(demo_sqlite, voc
                 "SELECT o.channel FROM orders o JOIN channel c ON 1 = 1",
                 "SELECT email FROM customers WHERE customer_id IN (SELECT email FROM orders)",
                 "SELECT email",  # a column, and no table
+                "SELECT", "SELECT \n", "SELECT FROM orders",  # nothing selected
+                "SELECT email FROM customers JOIN customers ON 1 = 1",  # a self-join without aliases
+                "SELECT email FROM customers JOIN orders AS AS ON 1 = 1",
+                "SELECT email FROM orders o JOIN customers c ON o.customer_id = c.customer_id ON 1 = 1",
+                "SELECT email FROM orders o JOIN customers c WHERE o.total_amount > 1 JOIN orders x ON 1 = 1",
                 "SELECT-12 FROM orders",  # SELECT glued to what follows (the base model's favourite)
                 "SELECT customer_id FROM customers c EXCEPT SELECT c.customer_id FROM orders cEXCEPT SELECT 1"):
         assert not accepts(grammar, bad), bad
@@ -353,13 +386,32 @@ def test_checking_the_sampled_token_first_decodes_what_the_grammar_first_chain_d
                 llm.reset()  # the prompt evaluated the same way both times: logits equal to the bit
                 replies.append(chat.complete(messages, greedy, grammar=compiled))
             assert replies[0].upper().startswith(("SELECT", "WITH")), replies
-            # the same tokens, except that a reply caught in a loop ends there
+            # the same tokens, except that a reply caught in a loop ends there (and a blank line cannot cut a
+            # query short, test_a_stop_string_never_ends_a_query_the_grammar_has_not_finished)
             assert replies[1] == replies[0] or (rejected[-1].looped and replies[0].startswith(replies[1])), replies
             same += replies[1] == replies[0]
             for seed in range(2):
                 sampled = chat.complete(messages, Sampling(temperature=1.0, max_tokens=40, seed=seed), grammar=compiled)
                 assert accepts(grammar.text, sampled, whole=False), sampled  # may stop at max_tokens
     assert same >= 1 and sum(s.rejected for s in rejected) > 0, "the grammar turned some sampled tokens down"
+
+
+def test_a_stop_string_never_ends_a_query_the_grammar_has_not_finished():
+    """The blank line that ends a SQL reply cannot cut it at `SELECT`: a token completing a stop string
+    is turned down while the grammar could not end the reply, and allowed once it could."""
+    from engine.models.llama_runtime import LlamaChat, Sampling
+
+    grammar = 'root ::= "SELECT" sp "name" sp "FROM" sp "people"\nsp ::= " " | "\\n"'
+    messages = [{"role": "user", "content": "Write a query that lists the names of people."}]
+    with LlamaChat(None, n_ctx=512) as chat:
+        compiled = chat.grammar(grammar)
+        # the bundled model separates the words with newlines: a newline stop would end it at once
+        assert chat.complete(messages, Sampling(max_tokens=20), grammar=compiled) == "SELECT\nname\nFROM\npeople"
+        assert chat.complete(messages, Sampling(max_tokens=20, stop=("\n",)), grammar=compiled) == \
+            "SELECT name FROM people"
+        llm = chat._llm
+        llm._init_sampler = type(llm)._init_sampler.__get__(llm)  # llama-cpp-python's own sampler cuts it
+        assert chat.complete(messages, Sampling(max_tokens=20, stop=("\n",)), grammar=compiled) == "SELECT"
 
 
 def test_a_reply_caught_in_a_loop_is_ended_and_real_queries_never_are(vocab):

@@ -87,7 +87,7 @@ class LlamaChat:
                                   n_threads=n_threads or max(1, (os.cpu_count() or 2)), n_gpu_layers=-1)
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(f"llama.cpp could not load {source.path}: {error}") from None
-        check_grammar_first_token(self._llm)
+        self._stops = check_grammar_first_token(self._llm)  # a stop string ends only a finished query
         self._chat_template = self._llm.metadata.get("tokenizer.chat_template")
         self._adapters: dict[str, object] = {}
         self._active: dict[str, float] = {}
@@ -176,6 +176,8 @@ class LlamaChat:
         """The whole reply; `grammar` (a llama_cpp.LlamaGrammar) limits what can be sampled.
         `last_decode_s` is then the time spent generating, without reading the prompt."""
         with self._lock:
+            if self._stops is not None:
+                self._stops.texts = sampling.stop
             before = self._decode_ms()
             out = self._llm.create_chat_completion(messages=for_template(messages, self._chat_template),
                                                    grammar=grammar, **self._kwargs(sampling))

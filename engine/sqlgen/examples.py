@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from typing import Collection
 
 from engine.project.pairs import QAPair
 from engine.qa.dedupe import canonical_sql, normalize_question
@@ -81,6 +82,35 @@ class ExampleStore:
             seen.add(key)
             chosen.append(self.examples[i])
         return chosen
+
+    def over_tables(self, question: str, tables: Collection[str], k: int = DEFAULT_K,
+                    exclude_sql: str | None = None) -> list[Example]:
+        """The k examples over these tables only (the tables a question names by their columns or
+        values, when its words match no example's question): those whose query shares words with the
+        question first, then those over more of the tables, then the simplest."""
+        wanted = {t.lower() for t in tables}
+        if not wanted or k <= 0:
+            return []
+        words = set(terms(question))
+        excluded = canonical_sql(exclude_sql, self.dialect) or exclude_sql if exclude_sql else None
+
+        def rank(i: int) -> tuple:
+            own = {t.lower() for t in self.examples[i].tables}
+            return -len(words & self._sql_terms[i]), -len(own & wanted), len(own), i
+
+        chosen, seen = [], {excluded}
+        for i in sorted(range(len(self.examples)), key=rank):
+            own = {t.lower() for t in self.examples[i].tables}
+            if len(chosen) == k:
+                break
+            if own and own <= wanted and self._canonical[i] not in seen:
+                seen.add(self._canonical[i])
+                chosen.append(self.examples[i])
+        return chosen
+
+    @cached_property
+    def _sql_terms(self) -> list[set[str]]:
+        return [set(terms(e.sql)) for e in self.examples]
 
     @cached_property
     def aliases(self) -> set[str]:

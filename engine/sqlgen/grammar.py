@@ -4,10 +4,11 @@ each column with a table that has it.
 The grammar follows the shape of a query, not all of SQL: SELECT … FROM one table, where the words
 before and after the table may only be that table's columns (a query over one table cannot name
 another table's column); SELECT … FROM a table JOIN …, where the first table and every joined one must
-be real tables and the words may be any shown table's columns; subqueries in parentheses, each with
-its own scope; UNION / EXCEPT / INTERSECT between them; and WITH queries, which keep only the lexical
-limit (words are keywords, shown names, numbers, short aliases or names given after AS). Structure
-within a clause is left to the model and the read-only check. Anything the grammar cannot express
+be real tables, each JOIN follows a table or a join condition (the clauses, WHERE and after, come after
+the last join; a table joined to itself needs an alias) and the words may be any shown table's columns;
+subqueries in parentheses, each with its own scope; UNION / EXCEPT / INTERSECT between them; and WITH
+queries, which keep only the lexical limit (words are keywords, shown names, numbers, short aliases or
+names given after AS). Structure within a clause is left to the model and the read-only check. Anything the grammar cannot express
 falls back to free decoding with a log line (see `compile_grammar`).
 """
 
@@ -32,6 +33,8 @@ KEYWORDS = (
 STRUCTURE = {"SELECT", "FROM", "JOIN", "WITH", "UNION", "INTERSECT", "EXCEPT"}  # placed by the grammar's rules
 JOINING = {"INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "ON", "USING"}  # not in a one-table query
 LOWER_KEYWORDS = frozenset(k.lower() for k in KEYWORDS)  # a name spelled like one is always quoted
+CLAUSES = ("WHERE", "GROUP", "HAVING", "ORDER", "LIMIT")  # what may follow the joins of a query
+CLAUSE_WORDS = {*CLAUSES, "BY", "ASC", "DESC", "OFFSET"}  # never in a join condition
 MAX_SCOPED_TABLES = 40  # more tables than this (a schema shown whole): one scope for all, no per-table branches
 
 
@@ -100,10 +103,10 @@ def _spellings(names: set[str]) -> set[str]:
     return spelled
 
 
-def _scope_rules(scope: str, keywords: str, names: set[str]) -> list[str]:
+def _scope_rules(scope: str, keywords: str, names: str | None) -> list[str]:
     """The words and separators of one scope: `head-S` (a SELECT list, up to FROM), `sep-S` (what goes
     between words after FROM) and the parentheses in them, where FROM may be a word (EXTRACT(YEAR FROM d));
-    `keywords` names the shared rule of the keywords the scope allows (`kw-any` or `kw-one`).
+    `keywords` and `names` name the shared rules of the words the scope allows (`kw-any`, `name-any`).
 
     A parenthesis after FROM may hold a subquery; one in a SELECT list may not. The list comes before
     the table that decides which branch a query is on, so every branch is still alive there, and a
@@ -112,15 +115,48 @@ def _scope_rules(scope: str, keywords: str, names: set[str]) -> list[str]:
     separator after a word always belongs to the repetition that follows it, never to an optional end."""
     from_kw = _cases("FROM")
     rules = [
-        f"head-{scope} ::= flat-{scope}? (word-{scope} flat-{scope})*",  # a word never touches FROM
-        f"word-{scope} ::= {keywords} | number | alias | named" + (f" | name-{scope}" if names else ""),
-        *(_trie_rules(f"name-{scope}", _spellings(names)) if names else []),
+        # a word never touches FROM; something other than whitespace comes first (`SELECT FROM t` is no query)
+        f"head-{scope} ::= sp* ((word-{scope} flat-{scope})+ | (punct | string | flatparen-{scope}) flat-{scope}? "
+        f"(word-{scope} flat-{scope})*)",
+        f"word-{scope} ::= {keywords} | number | alias | named" + (f" | {names}" if names else ""),
     ]
     for sep, paren, subquery in ((f"sep-{scope}", f"paren-{scope}", "ws query | "),
                                  (f"flat-{scope}", f"flatparen-{scope}", "")):
         inner = f"{sep}? ((word-{scope} | {from_kw}) {sep})* (word-{scope} | {from_kw})?"
         rules += [f"{sep} ::= (sp | punct | string | {paren})+",
                   f'{paren} ::= "(" ({subquery}{inner}) ")"']
+    return rules
+
+
+def _join_rules(shown: list[TableCard]) -> list[str]:
+    """A query over joined tables: FROM a table or a subquery, then JOINs, each with its condition, then
+    the clauses (WHERE, GROUP BY, ORDER BY, …). A condition holds no clause keyword and a clause no join,
+    so every JOIN follows the table or condition before it (`JOIN b WHERE … JOIN c` and `ON … ON …` are
+    not queries), and a table joined to itself needs an alias (`FROM a JOIN a` only names columns
+    ambiguously). Any shown table's columns may be named: the SELECT list comes before the tables."""
+    firsts = range(len(shown)) if len(shown) <= MAX_SCOPED_TABLES else ()  # more: self-joins unchecked
+    first = "".join(f"from-{i} | " for i in firsts) if firsts else "table-any table-alias? link link* clauses? | "
+    rules = [
+        f"joined ::= head-any {_cases('FROM')} sp+ ({first}derived link* clauses?)",
+        'derived ::= "(" ws query ")" table-alias?',
+        # a letter (and digit), or after AS a lower-case name (`AS AS`, `AS ON` are not aliases)
+        f"table-alias ::= sp+ (({_cases('AS')} sp+)? alias | {_cases('AS')} sp+ [a-z_] [a-z_] [a-z0-9_]*)",
+        f"link-head ::= sp+ (join-kind sp+)? {_cases('JOIN')} sp+",
+        "link ::= link-head (table-any table-alias? | derived) condition?",
+        "join-kind ::= " + " | ".join(f"{_cases(w)} (sp+ {_cases('OUTER')})?" for w in ("LEFT", "RIGHT", "FULL"))
+        + f" | {_cases('INNER')} | {_cases('CROSS')} | {_cases('NATURAL')}",
+        f"condition ::= sp+ ({_cases('ON')} sep-cond (word-cond sep-cond)* word-cond? | "
+        f'{_cases("USING")} ws "(" ws name-any (ws "," ws name-any)* ws ")")',
+        f"clauses ::= sp+ {_cases(*CLAUSES)} (sep-rest (word-rest sep-rest)* word-rest?)?",
+        "table-any ::= " + " | ".join(f"table-{i}" for i in range(len(shown))),
+        *_scope_rules("any", "kw-any", "name-any"),
+        *_scope_rules("cond", "kw-cond", "name-any"),
+        *_scope_rules("rest", "kw-one", "name-any"),
+    ]
+    for i in firsts:
+        others = "".join(f"table-{j} table-alias? | " for j in range(len(shown)) if j != i)
+        rules.append(f"from-{i} ::= table-{i} (table-alias link | link-head ({others}table-{i} table-alias | derived) "
+                     "condition?) link* clauses?")
     return rules
 
 
@@ -151,11 +187,14 @@ def sql_grammar(card: SchemaCard, tables: list[str] | None = None, aliases: set[
         f"setop ::= ({_cases('UNION')} (sp+ {_cases('ALL')})? | {_cases('EXCEPT')} | {_cases('INTERSECT')})",
         "body ::= " + " | ".join(bodies),
         # a query without a table (SELECT 1, or subqueries): no column names
-        "no-table ::= sep-none? (word-none sep-none)* word-none?",  # SELECT (SELECT …) / (SELECT …) too
-        *_scope_rules("none", "kw-any", set()),
+        # SELECT (SELECT …) too, but not SELECT and nothing (which a blank line would end: see grammar_sampling)
+        "no-table ::= sp* (word-none (sep-none word-none)* sep-none? | (punct | string | paren-none) sep-none? "
+        "(word-none sep-none)* word-none?)",
+        *_scope_rules("none", "kw-any", None),
         # the keywords, one prefix tree each for every scope: with joins and in a query over one table
         *_trie_rules("kw-any", {v for k in any_keywords for v in (k, k.lower())}),
         *_trie_rules("kw-one", {v for k in one_table_keywords for v in (k, k.lower())}),
+        *_trie_rules("kw-cond", {v for k in one_table_keywords if k not in CLAUSE_WORDS for v in (k, k.lower())}),
         # WITH: the lexical limit only
         f"with-query ::= {_cases('WITH')} sp+ lex-word (lex-gap lex-word)* lex-gap?",
         "lex-gap ::= (sp | punct | string | \"(\" | \")\")+",
@@ -169,25 +208,14 @@ def sql_grammar(card: SchemaCard, tables: list[str] | None = None, aliases: set[
         'named ::= ("AS" | "as") sp+ [a-zA-Z_] [a-zA-Z0-9_]*',
     ]
     if shown:
-        rules += [
-            # a query over several tables: the first and every joined one real tables, any shown table's names
-            f'joined ::= head-any {from_kw} sp+ (table-any join-tail | "(" ws query ")" tail-any?)',
-            "tail-any ::= sep-any (word-any sep-any)* word-any?",
-            # the first table's alias, then a join at once: a query over one table has its own branch
-            f"join-tail ::= (sp+ ({_cases('AS')} sp+)? alias)? sp+ (join-kind sp+)? join "
-            "(sep-any ((word-any | join) sep-any)* (word-any | join)?)?",
-            "join-kind ::= " + " | ".join(f"{_cases(w)} (sp+ {_cases('OUTER')})?" for w in ("LEFT", "RIGHT", "FULL"))
-            + f" | {_cases('INNER')} | {_cases('CROSS')} | {_cases('NATURAL')}",
-            f'join ::= {join_kw} sp+ (table-any | "(" ws query ")")',
-            "table-any ::= " + " | ".join(f"table-{i}" for i in range(len(shown))),
-            *_scope_rules("any", "kw-any", every_name),
-        ]
+        rules += [*_join_rules(shown), *_trie_rules("name-any", _spellings(every_name))]
     for i, table in enumerate(shown):
         rules.append(f"table-{i} ::= " + " | ".join(_literal(s) for s in sorted(_spellings({table.name}))))
     for i, table in enumerate(scoped):
         # a query over one table: its own columns only, before FROM and after the table's name
         rules.append(f"one-{i} ::= head-{i} {from_kw} sp+ table-{i} (sep-{i} (word-{i} sep-{i})* word-{i}?)?")
-        rules += _scope_rules(str(i), "kw-one", result_names | {table.name, *table.columns})
+        rules += _scope_rules(str(i), "kw-one", f"name-{i}")
+        rules += _trie_rules(f"name-{i}", _spellings(result_names | {table.name, *table.columns}))
     return SqlGrammar("\n".join(rules), tuple(sorted(every_name)))
 
 

@@ -57,6 +57,9 @@ class SqlGrounding:
 
     def prompt(self, question: str, exclude_sql: str | None = None) -> GroundedPrompt:
         examples = self.store.nearest(question, self.k, exclude_sql=exclude_sql)
+        if not examples:  # no example's question shares a word: examples over the tables the question names
+            named = [t for t, score in self.selector.scores(question).items() if score > 0]
+            examples = self.store.over_tables(question, named, self.k, exclude_sql=exclude_sql)
         tables = self.selector.select(question, [t for e in examples for t in e.tables])
         return GroundedPrompt(tuple(tables), self.card.render(tables) if self.show_schema else "", tuple(examples))
 
