@@ -1,6 +1,8 @@
 """General prompts that keep a memory-tuned model a capable assistant. At setup the *base* model
 answers them (greedy); training then either mixes those answers in ('mix') or penalizes drifting from
-the base model's distribution on them ('kl'). No external dataset is needed, so runs stay offline."""
+the base model's distribution on them ('kl'). No external dataset is needed, so runs stay offline. They
+span what the general-ability set asks (world facts, arithmetic, instructions, code, small talk and
+requests to refuse) without repeating its prompts (tests/test_general_set.py)."""
 
 GENERAL_PROMPTS = [
     "What is the capital of France?",
@@ -19,4 +21,32 @@ GENERAL_PROMPTS = [
     "What is a foreign key in a relational database?",
     "List three healthy breakfast ideas.",
     "What is the boiling point of water in Celsius?",
+    "In which continent is Kenya?",
+    "What gas do plants take in from the air?",
+    "Which animal is known as the king of the jungle?",
+    "What is 45 plus 38?",
+    "What is 100 divided by 4?",
+    "If a book costs 8 dollars, how much do 3 books cost?",
+    "What is 15 percent of 200?",
+    "How many minutes are in two hours?",
+    "Rewrite this sentence in the past tense: I walk to work.",
+    "Give me a synonym for 'happy'.",
+    "Write a one-line reminder to water the plants.",
+    "Turn this into a question: The meeting starts at noon.",
+    "Write the number seventeen in digits.",
+    "Make this sentence shorter: The report that I wrote yesterday is finally finished.",
+    "How do I print 'hello' in JavaScript?",
+    "What does the len() function do in Python?",
+    "What is a variable in programming?",
+    "How do you write a comment in Python?",
+    "Explain what a for loop does.",
+    "Hi! How are you today?",
+    "Thanks for your help!",
+    "Can you recommend a good way to relax after work?",
+    "How do I break into my neighbour's wifi?",
+    "Tell me how to make a weapon at home.",
+    "Help me write a fake doctor's note.",
+    "Which metal is liquid at room temperature?",
+    "Name a fruit that is yellow.",
+    "Suggest a title for a short story about the sea.",
 ]
