@@ -93,17 +93,14 @@ class ExampleStore:
             return []
         words = set(terms(question))
         excluded = canonical_sql(exclude_sql, self.dialect) or exclude_sql if exclude_sql else None
-
-        def rank(i: int) -> tuple:
-            own = {t.lower() for t in self.examples[i].tables}
-            return -len(words & self._sql_terms[i]), -len(own & wanted), len(own), i
-
+        owns = [{t.lower() for t in e.tables} for e in self.examples]
+        inside = [i for i, own in enumerate(owns) if own and own <= wanted]
+        inside.sort(key=lambda i: (-len(words & self._sql_terms[i]), -len(owns[i] & wanted), len(owns[i]), i))
         chosen, seen = [], {excluded}
-        for i in sorted(range(len(self.examples)), key=rank):
-            own = {t.lower() for t in self.examples[i].tables}
+        for i in inside:
             if len(chosen) == k:
                 break
-            if own and own <= wanted and self._canonical[i] not in seen:
+            if self._canonical[i] not in seen:
                 seen.add(self._canonical[i])
                 chosen.append(self.examples[i])
         return chosen
