@@ -96,14 +96,16 @@ class CheckFirstSampler:
 
     def _sample_allowed(self, ctx: Any, idx: int) -> int:
         """The slow path: the grammar over the most likely tokens (over the whole vocabulary when it
-        allows none of them), less those cutting the reply short, then the chain over what it allows. The most likely allowed token is the
-        same either way, so greedy replies do not change."""
+        allows none of them), less those cutting the reply short, then the chain over what it allows.
+        The most likely allowed token is the same either way, so greedy replies do not change."""
         llama_cpp = self.lib
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, idx), shape=(self.n_vocab,))
         every = np.arange(self.n_vocab, dtype=np.int32)
         likely = np.argpartition(logits, -SHORTLIST)[-SHORTLIST:] if self.n_vocab > SHORTLIST else every
-        # the likely tokens, then the whole vocabulary, then (if only a stop string can go on) every token
-        for ids in (self._without_stops(likely), self._without_stops(every), every):
+        # the likely tokens, then the whole vocabulary, then (if only a stop string can go on) every token:
+        # each filtered only when the one before allowed nothing
+        tries = (lambda: self._without_stops(likely), lambda: self._without_stops(every), lambda: every)
+        for ids in (filtered() for filtered in tries):
             data, candidates = self._allowed_among(logits, ids)
             if np.isfinite(np.frombuffer(data, dtype=TOKEN_DATA)["logit"]).any():
                 break

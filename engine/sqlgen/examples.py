@@ -68,20 +68,10 @@ class ExampleStore:
         if not query:
             return []
         scores = self._index.get_scores(query)
-        excluded = canonical_sql(exclude_sql, self.dialect) or exclude_sql if exclude_sql else None
-        chosen, seen = [], set()
         shared = set(query)
-        for i in sorted(range(len(self.examples)), key=lambda i: (-scores[i], i)):
-            if len(chosen) == k:
-                break
-            key = self._canonical[i]
-            if not shared & self._terms[i]:
-                continue  # BM25+ scores every example above zero; one sharing no word is not similar
-            if key == excluded or key in seen:
-                continue
-            seen.add(key)
-            chosen.append(self.examples[i])
-        return chosen
+        # BM25+ scores every example above zero; one sharing no word is not similar
+        similar = [i for i in range(len(self.examples)) if shared & self._terms[i]]
+        return self._distinct(sorted(similar, key=lambda i: (-scores[i], i)), k, exclude_sql)
 
     def over_tables(self, question: str, tables: Collection[str], k: int = DEFAULT_K,
                     exclude_sql: str | None = None) -> list[Example]:
@@ -92,12 +82,16 @@ class ExampleStore:
         if not wanted or k <= 0:
             return []
         words = set(terms(question))
-        excluded = canonical_sql(exclude_sql, self.dialect) or exclude_sql if exclude_sql else None
         owns = [{t.lower() for t in e.tables} for e in self.examples]
         inside = [i for i, own in enumerate(owns) if own and own <= wanted]
         inside.sort(key=lambda i: (-len(words & self._sql_terms[i]), -len(owns[i] & wanted), len(owns[i]), i))
+        return self._distinct(inside, k, exclude_sql)
+
+    def _distinct(self, ranked: list[int], k: int, exclude_sql: str | None) -> list[Example]:
+        """The first k of these examples, one per distinct query, never one whose query is `exclude_sql`."""
+        excluded = canonical_sql(exclude_sql, self.dialect) or exclude_sql if exclude_sql else None
         chosen, seen = [], {excluded}
-        for i in inside:
+        for i in ranked:
             if len(chosen) == k:
                 break
             if self._canonical[i] not in seen:

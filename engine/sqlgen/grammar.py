@@ -8,8 +8,8 @@ be real tables, each JOIN follows a table or a join condition (the clauses, WHER
 the last join; a table joined to itself needs an alias) and the words may be any shown table's columns;
 subqueries in parentheses, each with its own scope; UNION / EXCEPT / INTERSECT between them; and WITH
 queries, which keep only the lexical limit (words are keywords, shown names, numbers, short aliases or
-names given after AS). Structure within a clause is left to the model and the read-only check. Anything the grammar cannot express
-falls back to free decoding with a log line (see `compile_grammar`).
+names given after AS). Structure within a clause is left to the model and the read-only check.
+Anything the grammar cannot express falls back to free decoding with a log line (see `compile_grammar`).
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def sql_grammar(card: SchemaCard, tables: list[str] | None = None, aliases: set[
     every_name = result_names | {t.name for t in shown} | {c for t in shown for c in t.columns}
     any_keywords = [k for k in KEYWORDS if k not in STRUCTURE]
     one_table_keywords = [k for k in any_keywords if k not in JOINING]
-    from_kw, join_kw = _cases("FROM"), _cases("JOIN")
+    from_kw = _cases("FROM")
     scoped = shown if len(shown) <= MAX_SCOPED_TABLES else []
     bodies = [f"one-{i}" for i in range(len(scoped))] + (["joined"] if shown else []) + ["no-table"]
     rules = [
