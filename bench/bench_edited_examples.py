@@ -51,7 +51,7 @@ def score(db, grounding: SqlGrounding, questions: list[tuple[str, str]], k: int)
         examples = grounding.store.nearest(question, k)
         if not examples:
             continue
-        edits = adapted_examples([e.sql for e in examples], question, values, db.dialect)
+        edits = adapted_examples([e.sql for e in examples], question, values, db.dialect, db.schema())
         as_is += right(db, examples[0].sql, gold)
         top = next((e for e in edits if e.example == 0), None)
         edited += bool(top) and right(db, top.sql, gold)

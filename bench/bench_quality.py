@@ -153,7 +153,9 @@ def report(rows: list[dict], args) -> str:
     for kind in kinds:
         row(f"errors: {kind}", lambda s, k=kind: str(s["errors"].get(k, 0)))
     if any(r.get("ablations") for r in rows):  # none with --ablation-questions 0
-        lines += ["", f"Ablation (tuned q8_0, the first {args.ablation_questions} held-out questions of each set): "
+        asked = ("every held-out question" if all(args.ablation_questions >= r["heldout_questions"] for r in rows)
+                 else f"the first {args.ablation_questions} held-out questions of each set")
+        lines += ["", f"Ablation (tuned q8_0, {asked}): "
                   "execution accuracy / unknown table + unknown column + syntax errors / median seconds per question", "",
                   "| | " + " | ".join(label for label, _ in ABLATIONS) + " |", "|---" * (1 + len(ABLATIONS)) + "|"]
         for r in rows:
@@ -185,7 +187,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=12.0, help="tuning time budget per database")
     parser.add_argument("--regularization", choices=["none", "mix", "kl"], default=None)
     parser.add_argument("--ablation-questions", type=int, default=0,
-                        help="the first N held-out questions answer each ablation (the tuned model); 0: no ablation")
+                        help="the first N held-out questions answer each ablation (the tuned model); 0: no ablation; "
+                        "at least a set's size: every question")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench-work" / "quality")
     parser.add_argument("--out", type=Path, default=None, help="write quality.{md,json} into this folder")
     parser.add_argument("--resume", action="store_true", help="keep --work's finished steps and run the rest "

@@ -83,6 +83,26 @@ def test_table_selection_on_a_200_table_schema_keeps_the_prompt_small(tmp_path, 
     assert sum(len(grounding.card.table(t).text) + 1 for t in joined) <= grounding.budget_chars
 
 
+def test_embeddings_choose_a_table_no_word_names_and_embed_each_question_once(tmp_path):
+    """A question worded unlike every name ('parcels') still gets the table whose embedding is nearest,
+    and the question is embedded once although its examples' fallback and the selection both score it."""
+
+    class Embedder:
+        calls = 0
+
+        def embed(self, texts):
+            self.calls += 1
+            return [[1.0, 0.0] if "unit07_shipments" in t or "parcel" in t else [0.0, 1.0] for t in texts]
+
+    embedder = Embedder()
+    with open_database(wide_database(tmp_path / "wide.sqlite")) as db:
+        grounding = SqlGrounding(schema_card(db), embedder=embedder)
+    assert embedder.calls == 1  # every table at once, when the selector is built
+    assert "unit07_shipments" in grounding.prompt("how many parcels left last week").tables
+    assert embedder.calls == 2
+    assert "unit07_shipments" not in SqlGrounding(grounding.card).prompt("how many parcels left last week").tables
+
+
 def test_a_question_about_nothing_in_the_database_is_flagged(demo_sqlite):
     from engine.chat.sql_agent import run_agent
 
@@ -339,6 +359,26 @@ def test_the_grammar_allows_every_query_the_generator_writes(name, vocab):
     grammar = sql_grammar(card, None, aliases).text
     assert len(queries) > 100
     assert [q for q in queries if not accepts(grammar, q)] == []
+
+
+def test_every_rule_the_grammar_writes_is_reachable(demo_sqlite):
+    """No dead rule text: llama.cpp parses every rule of the grammar for every candidate, so each one
+    written must be one a query can reach from the root (and none may be missing)."""
+    import re
+
+    with open_database(demo_sqlite) as db:
+        card = schema_card(db)
+    for tables in (None, ["orders"]):
+        rules = dict(line.split(" ::= ", 1) for line in sql_grammar(card, tables).text.splitlines())
+        refs = {name: set(re.findall(r"[a-z][a-z0-9-]*", re.sub(r'"(?:[^"\\]|\\.)*"|\[[^\]]*\]', "", body)))
+                for name, body in rules.items()}
+        reached, todo = set(), ["root"]
+        while todo:
+            name = todo.pop()
+            if name not in reached:
+                reached.add(name)
+                todo += refs[name]  # a KeyError: a rule referred to and never written
+        assert set(rules) - reached == set(), tables
 
 
 def test_a_grammar_llama_cpp_cannot_build_means_free_decoding(caplog):

@@ -102,3 +102,31 @@ def test_the_questions_wording_sets_whether_a_bound_is_inclusive(demo_sqlite):
                                          "products over 120")[0]
         assert "unit_cost < 30" in edit(db, "SELECT product_name FROM products WHERE unit_cost < 50",
                                         "products under 30")[0]
+
+
+def test_the_column_the_question_names_takes_the_place_of_one_it_does_not(demo_sqlite):
+    """A copied example over the wrong column or table is edited into the query the question asks for;
+    what the question already names (a value, a row's name, a key) and kinds that differ stay as they are."""
+    def swapped(db, sql: str, question: str) -> tuple[str, bool]:
+        return adapt_example(sql, question, column_values(db), db.dialect, db.schema())
+
+    with open_database(demo_sqlite) as db:
+        sql, changed = swapped(db, "SELECT device, COUNT(*), ROUND(AVG(duration_seconds), 2) FROM web_sessions "
+                                   "GROUP BY device", "sessions and their average duration by referrer")
+        assert changed and sorted(db.query(sql).rows, key=repr) == sorted(db.query(
+            "SELECT referrer, COUNT(*), ROUND(AVG(duration_seconds), 2) FROM web_sessions GROUP BY referrer").rows,
+            key=repr)
+        # the table follows the column in a query over one table
+        sql, changed = swapped(db, "SELECT MIN(unit_price), MAX(unit_price) FROM products",
+                               "lowest and highest total amount of orders")
+        assert changed and db.query(sql).rows == db.query("SELECT MIN(total_amount), MAX(total_amount) FROM orders").rows
+        # a compared column is swapped only with a value of the new one, which then replaces the old value
+        sql, changed = swapped(db, "SELECT COUNT(*) FROM customers WHERE country = 'US'",
+                               "how many customers in the business segment")
+        assert changed and "segment = 'business'" in sql and "country" not in sql
+        for example, question in (
+                ("SELECT COUNT(*) FROM customers WHERE country = 'US'", "how many customers by city"),  # no city named
+                ("SELECT product_name FROM products WHERE category = 'Climbing'", "subcategories in Climbing"),
+                ("SELECT MIN(unit_price) FROM products", "the earliest signup date of customers"),  # a date for a price
+                ("SELECT COUNT(*) FROM orders", "how many orders per channel")):  # nothing in the query to swap
+            assert swapped(db, example, question) == (example, False), question

@@ -1,7 +1,9 @@
-"""Retrieved examples edited for the question: each example's query with the question's own values put
-in place of the example's (a text value of the same column, the question's numbers, its year). A
-small model shown an example often copies it whole, values included; the edited query is what that
-copy should have been, and it joins the vote as one more candidate that must run and agree."""
+"""Retrieved examples edited for the question: each example's query with the question's own column put
+in place of one the question does not name (and its table, in a query over one table), then the
+question's own values in place of the example's (a text value of the same column, the question's
+numbers, its year). A small model shown an example often copies it whole, names and values included;
+the edited query is what that copy should have been, and it joins the vote as one more candidate that
+must run and agree."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from sqlglot import exp
 from engine.db import Database
 from engine.db.database import quote_identifier
 from engine.db.errors import DatabaseError
+from engine.db.schema import Schema
+from engine.sqlgen.schema_card import sql_name
+from engine.sqlgen.terms import terms
 
 MAX_VALUES = 500  # distinct values of a column searched for the question's words
 MAX_VALUE_CHARS = 60
@@ -96,15 +101,81 @@ def _question_numbers(question: str, used: list[str]) -> list[str]:
     return _NUMBER.findall(words)
 
 
-def adapt_example(sql: str, question: str, values_of: ValuesOf, dialect: str) -> tuple[str, bool] | None:
-    """The example's query with the question's values, and whether anything changed; None when it cannot
-    be parsed."""
+def _kind(sql_type: str) -> str:
+    """A column's kind for a swap: a number only stands in for a number, a text for a text."""
+    t = (sql_type or "").upper()
+    return "number" if any(k in t for k in ("INT", "REAL", "DEC", "NUM", "FLOA", "DOUB")) else "text"
+
+
+def _is_key(table, column: str) -> bool:
+    """A row's identifier, name or link: shown beside what a question asks for, not swapped for it."""
+    return (column in table.primary_key or any(column in fk.columns for fk in table.foreign_keys)
+            or terms(column)[-1:] in (["id"], ["key"], ["name"]))
+
+
+def swap_column(tree: exp.Expression, question: str, schema: Schema, values_of: ValuesOf) -> bool:
+    """Put the one column the question names and the query lacks in place of the one column of the query
+    the question does not name (keys aside, and a column whose compared value the question names), when
+    both are of one kind and, where the old one is compared with a text, the question names a value of
+    the new one; in a query over one table the table follows the column when every other column of the
+    query is also in the new table. Whether it changed anything."""
+    words = set(terms(question))
+    tables = {t.name.lower(): t for t in schema.tables}
+    used = list(tree.find_all(exp.Table))
+    resolved = []
+    for column in tree.find_all(exp.Column):
+        name = _table_of(column, tree)
+        table = tables.get(name.lower()) if name else None
+        if table is None or column.name not in table.column_names:
+            return False  # a column of a subquery's alias or of no known table: leave the query alone
+        resolved.append((column, table))
+    compared = {id(c): node for node in tree.find_all(exp.Literal) if (c := _column_of(node)) is not None}
+    texts = {(t.name, c.name) for c, t in resolved if id(c) in compared and compared[id(c)].is_string}
+    named_value = {(t.name, c.name) for c, t in resolved if id(c) in compared
+                   and _mentions(question, compared[id(c)].this) >= 0}
+    strangers = {(t.name, c.name) for c, t in resolved
+                 if not _is_key(t, c.name) and not words & set(terms(c.name)) and (t.name, c.name) not in named_value}
+    present = {(t.name, c.name) for c, t in resolved}
+    named = {(t.name, c.name) for t in schema.tables for c in t.columns
+             if not _is_key(t, c.name) and (t.name, c.name) not in present and set(terms(c.name)) <= words
+             and terms(c.name)}
+    if len(strangers) != 1 or not named:
+        return False
+    (old_table, old_column), = strangers
+    kind = _kind(tables[old_table.lower()].column(old_column).type)
+    same = [n for n in named if _kind(tables[n[0].lower()].column(n[1]).type) == kind]
+    here = [n for n in same if n[0] == old_table]  # else in a table the question names, else anywhere
+    there = [n for n in same if set(terms(n[0])) <= words]
+    choice = here or there or same
+    if len(choice) != 1:
+        return False
+    new_table, new_column = choice[0]
+    if (old_table, old_column) in texts and all(_mentions(question, v) < 0 for v in values_of(new_table, new_column)):
+        return False  # `city = 'US'`: the question names no city to compare with
+    if new_table != old_table:
+        others = {c.name for c, _ in resolved if c.name != old_column}
+        if len({t.name.lower() for t in used}) != 1 or words & set(terms(old_table)) or \
+                not others <= set(tables[new_table.lower()].column_names):
+            return False
+        for table in used:
+            table.set("this", exp.to_identifier(new_table, quoted=sql_name(new_table) != new_table))
+    for column, table in resolved:
+        if column.name == old_column and table.name == old_table:
+            column.set("this", exp.to_identifier(new_column, quoted=sql_name(new_column) != new_column))
+    return True
+
+
+def adapt_example(sql: str, question: str, values_of: ValuesOf, dialect: str,
+                  schema: Schema | None = None) -> tuple[str, bool] | None:
+    """The example's query with the question's column (given the schema) and values, and whether anything
+    changed; None when it cannot be parsed."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):
         return None
+    changed = schema is not None and swap_column(tree, question, schema, values_of)
     literals = [node for node in tree.walk(bfs=False) if isinstance(node, exp.Literal)]
-    changed, used = False, []
+    used = []
     years = _YEAR.findall(question)
     shift: int | None = None  # years the example's dates move by
     numbers_slots = []
@@ -176,11 +247,12 @@ def _bound(question: str, number: str, comparison: exp.Expression) -> type[exp.E
     return None
 
 
-def adapted_examples(sqls: list[str], question: str, values_of: ValuesOf, dialect: str) -> list[Adapted]:
+def adapted_examples(sqls: list[str], question: str, values_of: ValuesOf, dialect: str,
+                     schema: Schema | None = None) -> list[Adapted]:
     """Each retrieved example's query edited for the question (one per distinct query, nearest first)."""
     out, seen = [], set()
     for index, sql in enumerate(sqls):
-        adapted = adapt_example(sql, question, values_of, dialect)
+        adapted = adapt_example(sql, question, values_of, dialect, schema)
         if adapted is None or adapted[0] in seen:
             continue
         seen.add(adapted[0])

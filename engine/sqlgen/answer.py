@@ -167,7 +167,8 @@ def answer_steps(write: Writer, db: Database, question: str, context: PromptCont
 
     if settings.edited_examples and settings.voting and grounded is not None and grounded.examples:
         # first, so a tie goes to them: on the dev questions this beat ties going to the model's (bench/results)
-        for edited in adapted_examples([e.sql for e in grounded.examples], question, column_values(db), db.dialect):
+        for edited in adapted_examples([e.sql for e in grounded.examples], question, column_values(db), db.dialect,
+                                       db.schema()):
             cancel.raise_if_cancelled("the SQL answer")
             source = f"example {edited.example + 1}" + (", edited" if edited.changed else "")
             candidates.append(run_candidate(db, edited.sql, source, settings, cancel, 0.0))  # written by no model

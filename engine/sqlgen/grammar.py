@@ -103,10 +103,11 @@ def _spellings(names: set[str]) -> set[str]:
     return spelled
 
 
-def _scope_rules(scope: str, keywords: str, names: str | None) -> list[str]:
-    """The words and separators of one scope: `head-S` (a SELECT list, up to FROM), `sep-S` (what goes
-    between words after FROM) and the parentheses in them, where FROM may be a word (EXTRACT(YEAR FROM d));
-    `keywords` and `names` name the shared rules of the words the scope allows (`kw-any`, `name-any`).
+def _scope_rules(scope: str, keywords: str, names: str | None, head: bool = True, between: bool = True) -> list[str]:
+    """The words and separators of one scope: `word-S`; with `head`, `head-S` (a SELECT list, up to FROM);
+    with `between`, `sep-S` (what goes between words after FROM); and the parentheses in them, where FROM
+    may be a word (EXTRACT(YEAR FROM d)). `keywords` and `names` name the shared rules of the words the
+    scope allows (`kw-any`, `name-any`); a scope writes only the rules some other rule refers to.
 
     A parenthesis after FROM may hold a subquery; one in a SELECT list may not. The list comes before
     the table that decides which branch a query is on, so every branch is still alive there, and a
@@ -114,17 +115,16 @@ def _scope_rules(scope: str, keywords: str, names: str | None) -> list[str]:
     made a single token take seconds. For the same reason every rule reads a text one way only: a
     separator after a word always belongs to the repetition that follows it, never to an optional end."""
     from_kw = _cases("FROM")
-    rules = [
-        # a word never touches FROM; something other than whitespace comes first (`SELECT FROM t` is no query)
-        f"head-{scope} ::= sp* ((word-{scope} flat-{scope})+ | (punct | string | flatparen-{scope}) flat-{scope}? "
-        f"(word-{scope} flat-{scope})*)",
-        f"word-{scope} ::= {keywords} | number | alias | named" + (f" | {names}" if names else ""),
-    ]
-    for sep, paren, subquery in ((f"sep-{scope}", f"paren-{scope}", "ws query | "),
-                                 (f"flat-{scope}", f"flatparen-{scope}", "")):
-        inner = f"{sep}? ((word-{scope} | {from_kw}) {sep})* (word-{scope} | {from_kw})?"
-        rules += [f"{sep} ::= (sp | punct | string | {paren})+",
-                  f'{paren} ::= "(" ({subquery}{inner}) ")"']
+    rules = [f"word-{scope} ::= {keywords} | number | alias | named" + (f" | {names}" if names else "")]
+    if head:  # a word never touches FROM; something other than whitespace comes first (`SELECT FROM t` is no query)
+        rules.append(f"head-{scope} ::= sp* ((word-{scope} flat-{scope})+ | (punct | string | flatparen-{scope}) "
+                     f"flat-{scope}? (word-{scope} flat-{scope})*)")
+    for sep, paren, subquery, wanted in ((f"sep-{scope}", f"paren-{scope}", "ws query | ", between),
+                                         (f"flat-{scope}", f"flatparen-{scope}", "", head)):
+        if wanted:
+            inner = f"{sep}? ((word-{scope} | {from_kw}) {sep})* (word-{scope} | {from_kw})?"
+            rules += [f"{sep} ::= (sp | punct | string | {paren})+",
+                      f'{paren} ::= "(" ({subquery}{inner}) ")"']
     return rules
 
 
@@ -149,9 +149,9 @@ def _join_rules(shown: list[TableCard]) -> list[str]:
         f'{_cases("USING")} ws "(" ws name-any (ws "," ws name-any)* ws ")")',
         f"clauses ::= sp+ {_cases(*CLAUSES)} (sep-rest (word-rest sep-rest)* word-rest?)?",
         "table-any ::= " + " | ".join(f"table-{i}" for i in range(len(shown))),
-        *_scope_rules("any", "kw-any", "name-any"),
-        *_scope_rules("cond", "kw-cond", "name-any"),
-        *_scope_rules("rest", "kw-one", "name-any"),
+        *_scope_rules("any", "kw-any", "name-any", between=False),
+        *_scope_rules("cond", "kw-cond", "name-any", head=False),
+        *_scope_rules("rest", "kw-one", "name-any", head=False),
     ]
     for i in firsts:
         others = "".join(f"table-{j} table-alias? | " for j in range(len(shown)) if j != i)
@@ -190,7 +190,7 @@ def sql_grammar(card: SchemaCard, tables: list[str] | None = None, aliases: set[
         # SELECT (SELECT …) too, but not SELECT and nothing (which a blank line would end: see grammar_sampling)
         "no-table ::= sp* (word-none (sep-none word-none)* sep-none? | (punct | string | paren-none) sep-none? "
         "(word-none sep-none)* word-none?)",
-        *_scope_rules("none", "kw-any", None),
+        *_scope_rules("none", "kw-any", None, head=False),
         # the keywords, one prefix tree each for every scope: with joins and in a query over one table
         *_trie_rules("kw-any", {v for k in any_keywords for v in (k, k.lower())}),
         *_trie_rules("kw-one", {v for k in one_table_keywords for v in (k, k.lower())}),

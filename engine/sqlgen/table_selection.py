@@ -37,6 +37,7 @@ class TableSelector:
         self._terms = {t.name: (set(terms(t.name)), {w for c in t.columns for w in terms(c)},
                                 {w for v in t.values for w in terms(v)}) for t in self.card.tables}
         self._vectors = None
+        self._last_question: tuple[str, list[float]] | None = None  # the example fallback scores a question twice
         if self.embedder is not None and not self.fits_whole():
             self._vectors = dict(zip([t.name for t in self.card.tables],
                                      self.embedder.embed([t.text for t in self.card.tables])))
@@ -47,7 +48,7 @@ class TableSelector:
     def scores(self, question: str, example_tables: Sequence[str] = ()) -> dict[str, float]:
         words = set(terms(question))
         hinted = {t.lower() for t in example_tables}
-        question_vector = self.embedder.embed([question])[0] if self._vectors else None
+        question_vector = self._question_vector(question) if self._vectors else None
         out = {}
         for table in self.card.tables:
             names, columns, values = self._terms[table.name]
@@ -58,6 +59,11 @@ class TableSelector:
                 score += EMBEDDING_WEIGHT * _cosine(question_vector, self._vectors[table.name])
             out[table.name] = score
         return out
+
+    def _question_vector(self, question: str) -> list[float]:
+        if self._last_question is None or self._last_question[0] != question:
+            self._last_question = (question, self.embedder.embed([question])[0])
+        return self._last_question[1]
 
     def matches(self, question: str) -> bool:
         """Whether any word of the question names a table, column or shown value of the schema."""
