@@ -42,8 +42,8 @@ bench: install  ## the benchmarks that take minutes (memory experts scaling: ben
 bench-quality: install  ## held-out analyst questions (evals/) on both demo databases: generate → tune (12 min) → export q8_0 → base vs tuned by execution, per construct (under an hour on 2 cores)
 	$(BIN)/python bench/bench_quality.py --out docs/benchmarks
 
-bench-sql-ablation: install  ## after bench-quality: its tuned models answer 20 held-out questions with each part of SQL answering off in turn (under 20 minutes per database)
-	$(BIN)/python bench/bench_quality.py --resume --ablation-questions 20 --out docs/benchmarks
+bench-sql-ablation: install  ## after bench-quality: its tuned models answer every held-out question with each part of SQL answering off in turn (about 30 minutes per database on 2 cores)
+	$(BIN)/python bench/bench_quality.py --resume --ablation-questions 1000 --out docs/benchmarks
 
 bench-sql-grounding: install  ## how often table selection shows every table a held-out question needs, and prompt sizes (2 minutes)
 	$(BIN)/python bench/bench_sql_grounding.py --out docs/benchmarks
