@@ -1,10 +1,11 @@
 """Re-vote the recorded model candidates (record_candidates.py) with the edited examples of the current
 adapt code, without (old) and with (swap) the column swap; a part name as 4th argument prints each
-changed edit of that part.
+changed edit of that part. K=6 in the environment edits the 6 nearest examples (3 by default).
 
     .venv/bin/python bench/results/quality/candidates-2026-12-07/revote.py kestrel <export.gguf> kestrel.json [heldout]
 """
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from engine.sqlgen.voting import vote
 from engine.db.errors import DatabaseError
 
 name, export, path = sys.argv[1], sys.argv[2], sys.argv[3]
+K = int(os.environ.get('K', 3))  # examples edited per question
 recs = json.load(open(path))
 def run(db, sql):
     try:
@@ -34,10 +36,10 @@ with open_database(ROOT / 'resources' / 'demo' / f'{name}.sqlite') as db:
             model = [c for c in r['cands'] if not c['source'].startswith('example')]
             mres = [run(db, c['sql']) if c['ran'] else None for c in model]
             mok = [c['right'] for c in model]
-            ex = [e.sql for e in g.store.nearest(r['question'], 3)] or None
+            ex = [e.sql for e in g.store.nearest(r['question'], K)] or None
             if ex is None:
                 named = [t for t, s in g.selector.scores(r['question']).items() if s > 0]
-                ex = [e.sql for e in g.store.over_tables(r['question'], named, 3)]
+                ex = [e.sql for e in g.store.over_tables(r['question'], named, K)]
             for label, sch in (('old', None), ('swap', schema)):
                 edits = adapted_examples(ex, r['question'], values, db.dialect, sch)
                 eres = [run(db, e.sql) for e in edits]
@@ -55,7 +57,7 @@ with open_database(ROOT / 'resources' / 'demo' / f'{name}.sqlite') as db:
 if len(sys.argv) > 4:
     with open_database(ROOT / 'resources' / 'demo' / f'{name}.sqlite') as db:
         for r in [r for r in recs if r['part'] == sys.argv[4]]:
-            ex = [e.sql for e in g.store.nearest(r['question'], 3)]
+            ex = [e.sql for e in g.store.nearest(r['question'], K)]
             old = adapted_examples(ex, r['question'], values, db.dialect, None)
             new = adapted_examples(ex, r['question'], values, db.dialect, schema)
             for o, n in zip(old, new):
