@@ -17,7 +17,7 @@ from sqlglot import exp
 from engine.db import Database
 from engine.db.database import quote_identifier
 from engine.db.errors import DatabaseError
-from engine.db.schema import Schema
+from engine.db.schema import Schema, Table
 from engine.sqlgen.schema_card import sql_name
 from engine.sqlgen.terms import terms
 
@@ -107,7 +107,7 @@ def _kind(sql_type: str) -> str:
     return "number" if any(k in t for k in ("INT", "REAL", "DEC", "NUM", "FLOA", "DOUB")) else "text"
 
 
-def _is_key(table, column: str) -> bool:
+def _is_key(table: Table, column: str) -> bool:
     """A row's identifier, name or link: shown beside what a question asks for, not swapped for it."""
     return (column in table.primary_key or any(column in fk.columns for fk in table.foreign_keys)
             or terms(column)[-1:] in (["id"], ["key"], ["name"]))
