@@ -25,6 +25,13 @@ _NUMERIC = re.compile(r"INT|DEC|NUMERIC|REAL|DOUBLE|FLOAT|HUGEINT", re.I)
 _DATE = re.compile(r"DATE|TIME", re.I)
 _TEXT = re.compile(r"CHAR|TEXT|STRING|CLOB|VARCHAR", re.I)
 _BINARY = re.compile(r"BLOB|BINARY|BYTEA", re.I)
+
+
+def is_numeric_type(sql_type: str) -> bool:
+    """Whether a declared column type holds numbers (INTEGER, DECIMAL(10,2), DOUBLE, HUGEINT, …)."""
+    return bool(_NUMERIC.search(sql_type or ""))
+
+
 LABEL_WORDS = {"name", "nm", "title", "description", "desc", "label", "subject"}
 CODE_WORDS = {"code", "cd", "sku", "abbr", "abbreviation", "symbol", "ref", "iso"}
 YEAR_WORDS = {"year", "yr", "yyyy"}
@@ -112,7 +119,7 @@ def _decide_role(column, ctype: str, keys: set[str], table: Table, values: list[
     name = identifier_words(column.name)  # 'CustNm' → ['cust', 'nm'], 'Is_Active' → ['is', 'active']
     last = name[-1] if name else ""
     text_type = bool(_TEXT.search(ctype)) or not ctype
-    numeric_type = bool(_NUMERIC.search(ctype))
+    numeric_type = is_numeric_type(ctype)
     if column.name in keys or (last == "id" and numeric_type):
         single_text_pk = list(table.primary_key) == [column.name] and text_type
         if not single_text_pk:

@@ -18,6 +18,7 @@ from engine.db import Database
 from engine.db.database import quote_identifier
 from engine.db.errors import DatabaseError
 from engine.db.schema import Schema, Table
+from engine.qa.profile import is_numeric_type
 from engine.sqlgen.schema_card import sql_name
 from engine.sqlgen.terms import terms
 
@@ -103,8 +104,7 @@ def _question_numbers(question: str, used: list[str]) -> list[str]:
 
 def _kind(sql_type: str) -> str:
     """A column's kind for a swap: a number only stands in for a number, a text for a text."""
-    t = (sql_type or "").upper()
-    return "number" if any(k in t for k in ("INT", "REAL", "DEC", "NUM", "FLOA", "DOUB")) else "text"
+    return "number" if is_numeric_type(sql_type) else "text"
 
 
 def _is_key(table: Table, column: str) -> bool:
