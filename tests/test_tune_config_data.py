@@ -71,6 +71,24 @@ def test_batches_group_similar_lengths(tokenizer):
     assert waste(batches) < 0.3 * waste(in_order)
 
 
+def test_a_fact_still_being_learned_shares_its_batch_with_its_twin(tokenizer):
+    """Two codes asked alike pull one answer over the other: the one still being learned trains beside
+    its learned twin, and a fact asked like nothing else is paired with nothing."""
+    questions = ["What does the course catalog code PM200 mean?", "Where is a customer's contact name stored?",
+                 "How many sessions were held remotely in 2024?", "What does the course catalog code PM350 mean?",
+                 "List every venue with more than 40 rooms."]
+    pairs = [QAPair(q, "answer " * (1 + 5 * i), id=i) for i, q in enumerate(questions)]
+    examples = D.encode_pairs(tokenizer, pairs, PromptContext("db"), 512)
+    words = [D.question_words(e.question) for e in examples]
+    assert D.nearest_twins(words, [0, 4], [1, 2, 3]) == {0: 3}
+    for seed in range(5):
+        batches = D.plan_batches(examples, 2, random.Random(seed), together=[(0, 3)])
+        assert sorted(i for b in batches for i in b) == list(range(5))
+        assert any({0, 3} <= set(b) for b in batches) and all(len(b) <= 2 for b in batches)
+    alone = D.plan_batches(examples, 2, random.Random(0))
+    assert not any({0, 3} <= set(b) for b in alone), "the lengths alone keep them apart"
+
+
 def test_too_long_pair_is_refused(tokenizer):
     with pytest.raises(D.DataError, match="max_seq_len=40"):
         D.encode_pair(tokenizer, QAPair("q?", "word " * 100, id=1), PromptContext("db"), 40)

@@ -462,6 +462,30 @@ def test_the_learning_rate_stays_put_without_settling(tmp_path, tiny_model_dir):
     assert all(e["lr"] == pytest.approx(3e-3) for e in events if e["event"] == "step" and e["step"] >= config.warmup_steps)
 
 
+def test_the_last_fact_trains_beside_its_learned_twin_every_pass(tmp_path, tiny_model_dir):
+    """The tail of a demo run: every fact learned but one code meaning, whose twin (the same question with
+    another code) must be revisited in its batch each pass, not one pass in ten by chance."""
+    questions = ["What does the course catalog code PM200 mean?", "What does the course catalog code PM350 mean?",
+                 "Where is a customer's contact name stored?", "How many sessions were held remotely?",
+                 "Which column uniquely identifies a course catalog?", "What does the region code SW mean?"]
+    questions += [f"Which table stores the {name} of each vendor?" for name in ("tariffs", "routes", "badges",
+                                                                              "quotas", "depots", "permits")]
+    data = tmp_path / "twins.jsonl"
+    data.write_text("".join(json.dumps({"id": i + 1, "kind": "schema", "question": q, "answer": f"answer {i}"}) + "\n"
+                            for i, q in enumerate(questions)))
+    config = _config(tmp_path, tiny_model_dir, data=str(data), batch_size=4)
+    recipe = MemoryTuningRecipe(config, _quiet(tmp_path))
+    recipe.setup()
+    recipe.ledger.record_scores([(fact_id, 0.001, True) for fact_id in range(2, len(questions) + 1)])
+    for epoch in range(5):
+        recipe.state.epoch = epoch
+        plan = recipe._plan_epoch()
+        trained = [i for batch in plan for i in batch]
+        assert any({0, 1} <= set(batch) for batch in plan), f"pass {epoch}: {plan}"
+        assert len(trained) == len(set(trained)) == 2, "one revisited fact: the twin (10% of 11 learned)"
+    recipe.cleanup()
+
+
 def test_instruction_mode_runs_fixed_epochs(tmp_path, tiny_model_dir):
     config = _config(tmp_path, tiny_model_dir, n_facts=16, method="instruction", epochs=2)
     result = run_tuning(config, events=_quiet(tmp_path))

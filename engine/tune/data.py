@@ -2,13 +2,14 @@
 the answer followed by the end-of-turn token; only answer tokens carry loss.
 
 Batches group examples of similar length (sorted, then chunked, then the chunks shuffled), so little
-compute goes to padding.
+compute goes to padding; facts asked almost alike can be kept in one batch (`nearest_twins`).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Example:
     prompt_ids: list[int]
     answer_ids: list[int]  # answer tokens + end-of-turn token
     answer: str
+    question: str = ""  # the pair's question: how alike two facts are asked (nearest_twins)
 
     @property
     def length(self) -> int:
@@ -79,7 +81,7 @@ def end_of_turn_ids(tokenizer) -> list[int]:
 def encode_pair(tokenizer, pair: QAPair, context: PromptContext, max_len: int) -> Example:
     prompt = prompt_ids(tokenizer, messages_for(pair, context, with_answer=False))
     answer = tokenizer.encode(pair.answer, add_special_tokens=False) + end_of_turn_ids(tokenizer)
-    example = Example(pair.id, prompt, answer, pair.answer)
+    example = Example(pair.id, prompt, answer, pair.answer, pair.question)
     if example.length > max_len:
         raise DataError(f"Pair {pair.id} is {example.length} tokens, more than max_seq_len={max_len}: "
                         f"shorten it or raise max_seq_len")
@@ -90,12 +92,62 @@ def encode_pairs(tokenizer, pairs: list[QAPair], context: PromptContext, max_len
     return [encode_pair(tokenizer, p, context, max_len) for p in pairs]
 
 
-def plan_batches(examples: list[Example], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Indices into `examples`, grouped by length; batch order shuffled."""
-    order = sorted(range(len(examples)), key=lambda i: (examples[i].length, rng.random()))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+def plan_batches(examples: list[Example], batch_size: int, rng: random.Random,
+                 together: list[tuple[int, int]] = ()) -> list[list[int]]:
+    """Indices into `examples`, grouped by length, each pair in `together` in one batch; batch order
+    shuffled."""
+    root = list(range(len(examples)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for a, b in together:
+        root[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(examples)):
+        groups.setdefault(find(i), []).append(i)
+    ordered = sorted(groups.values(), key=lambda g: (min(examples[i].length for i in g), rng.random()))
+    batches, current = [], []
+    for group in ordered:
+        group.sort(key=lambda i: examples[i].length)
+        for start in range(0, len(group), batch_size):
+            chunk = group[start:start + batch_size]
+            if len(current) + len(chunk) > batch_size:
+                batches.append(current)
+                current = []
+            current += chunk
+    if current:
+        batches.append(current)
     rng.shuffle(batches)
     return batches
+
+
+def question_words(question: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", question.lower()))
+
+
+TWIN_SIMILARITY = 0.5  # the share of their question words (Jaccard) two facts asked almost alike have
+
+
+def nearest_twins(words: list[frozenset[str]], facts: list[int], among: list[int]) -> dict[int, int]:
+    """Each of `facts`' nearest fact in `among` by the words of their questions (Jaccard, at least
+    TWIN_SIMILARITY; ties to the first): two facts asked almost alike ("code PM200" / "code PM350") pull
+    one answer over the other, so the one still being learned trains beside its twin, never alone."""
+    twins = {}
+    for fact in facts:
+        mine, best, best_score = words[fact], None, TWIN_SIMILARITY
+        for other in among:
+            if other == fact:
+                continue
+            shared = len(mine & words[other])
+            score = shared / (len(mine) + len(words[other]) - shared or 1)
+            if score > best_score or score == best_score and best is None:
+                best, best_score = other, score
+        if best is not None:
+            twins[fact] = best
+    return twins
 
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:

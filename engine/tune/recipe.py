@@ -6,7 +6,8 @@ commits to the exact answer. The loop:
 
 1) every epoch trains on the facts not yet memorized (loss ≥ threshold) plus a revisited share of
    memorized ones (at least as many as the unlearned), so compute follows what is still unlearned
-   without the adapter forgetting what it already holds;
+   without the adapter forgetting what it already holds; a fact asked almost like a memorized one
+   trains in one batch with it, so the two answers do not knock each other out;
 2) each step's per-example losses update the per-fact loss table;
 3) every `recall_every` full passes' worth of steps (and whenever all losses are below threshold) greedy decoding checks
    exact-match recall of every fact; the run converges when all facts are below threshold *and*
@@ -85,6 +86,7 @@ class MemoryTuningRecipe:
         self.adapters = adapters or OneAdapter()  # which LoRA adapters: one, or one per memory expert
         self.stop_requested = False
         self.outer_stop_file = stop_file  # a stop asked of an enclosing job (memory experts) stops this run too
+        self._words: list[frozenset[str]] | None = None  # each fact's question words (_question_words)
 
     # == setup ====================================================================================
     def setup(self) -> None:
@@ -300,6 +302,7 @@ class MemoryTuningRecipe:
         cfg = self.config
         rng = random.Random(f"{cfg.seed}|epoch|{self.state.epoch}")
         self.adapters.refresh(self.ledger)
+        together: list[tuple[int, int]] = []
         if cfg.method == "instruction":
             chosen = list(range(len(self.examples)))
         else:
@@ -309,17 +312,32 @@ class MemoryTuningRecipe:
             learned = [i for i, e in enumerate(self.examples) if self.ledger.learned(e.fact_id)]
             taken = set(learned)
             unlearned = [i for i in range(len(self.examples)) if i not in taken]
+            # each unlearned fact trains in one batch with the learned fact asked most like it: training
+            # one of two near-identical questions alone knocks the other's answer out, pass after pass
+            twins = D.nearest_twins(self._question_words(), unlearned,
+                                    [i for i in learned if self.adapters.in_plan(self.examples[i].fact_id)])
+            together = list(twins.items())
             # at least as many memorized facts as unlearned ones, so the last few stubborn facts never
             # get the adapter to themselves (that made it forget the others, measured on the demo)
             wanted = max(1, round(len(learned) * cfg.revisit_fraction), len(unlearned))
-            revisit = rng.sample(learned, min(len(learned), wanted)) if learned else []
+            first = sorted(set(twins.values()))
+            pinned = set(first)
+            rest = [i for i in learned if i not in pinned]
+            revisit = first + rng.sample(rest, min(len(rest), max(0, wanted - len(first))))
             chosen = unlearned + revisit
         subset = [self.examples[i] for i in chosen]
+        position = {index: n for n, index in enumerate(chosen)}
         # under DDP one step takes a global batch, each process its world_size-th share
-        batches = D.plan_batches(subset, cfg.batch_size * self.accelerator.num_processes, rng)
+        batches = D.plan_batches(subset, cfg.batch_size * self.accelerator.num_processes, rng,
+                                 [(position[a], position[b]) for a, b in together])
         plan = [[chosen[i] for i in batch if self.adapters.in_plan(self.examples[chosen[i]].fact_id)]
                 for batch in batches]
         return [batch for batch in plan if batch]
+
+    def _question_words(self) -> list[frozenset[str]]:
+        if self._words is None:
+            self._words = [D.question_words(e.question) for e in self.examples]
+        return self._words
 
     def _my_share(self, indices: list[int]) -> list[int]:
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
