@@ -125,6 +125,7 @@ def plan_batches(examples: list[Example], batch_size: int, rng: random.Random,
 
 
 def question_words(question: str) -> frozenset[str]:
+    """A question's lower-case words, which two facts' likeness is measured by (nearest_twins)."""
     return frozenset(re.findall(r"\w+", question.lower()))
 
 

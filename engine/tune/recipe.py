@@ -86,7 +86,6 @@ class MemoryTuningRecipe:
         self.adapters = adapters or OneAdapter()  # which LoRA adapters: one, or one per memory expert
         self.stop_requested = False
         self.outer_stop_file = stop_file  # a stop asked of an enclosing job (memory experts) stops this run too
-        self._words: list[frozenset[str]] | None = None  # each fact's question words (_question_words)
 
     # == setup ====================================================================================
     def setup(self) -> None:
@@ -114,6 +113,7 @@ class MemoryTuningRecipe:
         self.context = run_context(cfg)
         self.pairs = D.load_pairs(cfg.data)
         self.examples = D.encode_pairs(self.tokenizer, self.pairs, self.context, cfg.max_seq_len)
+        self.question_words = [D.question_words(e.question) for e in self.examples]  # for each fact's twin
         self.adapters.check(cfg, self.examples, self.accelerator.num_processes)
         # before the weights are loaded; on CUDA a run that fits only in 4-bit loads the base so
         self.memory_estimate, self.in_4bit = self._check_memory(folder, dtype)
@@ -314,7 +314,7 @@ class MemoryTuningRecipe:
             unlearned = [i for i in range(len(self.examples)) if i not in taken]
             # each unlearned fact trains in one batch with the learned fact asked most like it: training
             # one of two near-identical questions alone knocks the other's answer out, pass after pass
-            twins = D.nearest_twins(self._question_words(), unlearned,
+            twins = D.nearest_twins(self.question_words, unlearned,
                                     [i for i in learned if self.adapters.in_plan(self.examples[i].fact_id)])
             together = list(twins.items())
             # at least as many memorized facts as unlearned ones, so the last few stubborn facts never
@@ -333,11 +333,6 @@ class MemoryTuningRecipe:
         plan = [[chosen[i] for i in batch if self.adapters.in_plan(self.examples[chosen[i]].fact_id)]
                 for batch in batches]
         return [batch for batch in plan if batch]
-
-    def _question_words(self) -> list[frozenset[str]]:
-        if self._words is None:
-            self._words = [D.question_words(e.question) for e in self.examples]
-        return self._words
 
     def _my_share(self, indices: list[int]) -> list[int]:
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
