@@ -10,7 +10,8 @@ and whether any of the k edited examples is right (what voting could pick at bes
 N dev questions of each database (spread over the list) are also answered by that model as the agent answers them, and the
 vote is scored three ways from the same candidates: the model's alone, with the edited examples after
 the model's (a tie goes to the model's greedy answer), and with them first (a tie goes to the nearest
-edited example).
+edited example); and the question's sketch (engine/sqlgen/sketch.py) first, after the edited examples,
+last, counted twice and alone.
 
     .venv/bin/python bench/bench_edited_examples.py [--databases lumen kestrel] [--k 3] [--heldout]
         [--model bundled --questions 60] [--out bench/results/quality]
@@ -70,17 +71,22 @@ def vote_rules(db, grounding: SqlGrounding, questions: list[tuple[str, str]], mo
     from engine.sqlgen.voting import vote
 
     context = PromptContext(Path(db.path).stem, db.dialect, grounding)
-    rules = {"model only": 0, "edited after the model's": 0, "edited first": 0}
+    rules = {"model only": 0, "edited after the model's": 0, "edited first": 0, "sketch first": 0,
+             "sketch after the edited": 0, "sketch last": 0, "sketch counted twice": 0, "sketch alone": 0}
     with LlamaChat(model, n_ctx=4096) as chat:
         write = chat_writer(chat)
         for question, gold in questions:
             answer = answer_sql(write, db, question, context, AnswerSettings(approved_answers=False))  # the model's
             ok = {i: c.ran and right(db, c.sql, gold) for i, c in enumerate(answer.candidates)}
             results = [(c.rows, c.columns) if c.ran else None for c in answer.candidates]
-            own = [i for i, c in enumerate(answer.candidates) if not c.source.startswith("example")]
-            edited = [i for i in range(len(results)) if i not in own]
+            sketch = [i for i, c in enumerate(answer.candidates) if c.source == "sketch"]
+            own = [i for i, c in enumerate(answer.candidates) if not c.source.startswith("example") and i not in sketch]
+            edited = [i for i in range(len(results)) if i not in own and i not in sketch]
             for rule, order in (("model only", own), ("edited after the model's", own + edited),
-                                ("edited first", edited + own)):
+                                ("edited first", edited + own), ("sketch first", sketch + edited + own),
+                                ("sketch after the edited", edited + sketch + own),
+                                ("sketch last", edited + own + sketch), ("sketch counted twice", sketch * 2 + edited + own),
+                                ("sketch alone", sketch)):
                 winner = vote([results[i] for i in order]).winner
                 rules[rule] += winner is not None and ok[order[winner]]
     return {"questions": len(questions), **{k: round(v / len(questions), 4) for k, v in rules.items()}}

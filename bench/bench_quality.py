@@ -37,7 +37,7 @@ DEMO = ROOT / "resources" / "demo"
 # SQL answering with one part switched off (engram eval flags); "all on" is the reference on the same questions
 ABLATIONS = (("all on", ()), ("no schema", ("--no-schema",)), ("no examples", ("--examples", "0")),
              ("no grammar", ("--no-grammar",)), ("no voting", ("--no-voting", "--k", "1")),
-             ("no edited examples", ("--no-edited-examples",)))
+             ("no edited examples", ("--no-edited-examples",)), ("no sketch", ("--no-sketch",)))
 EVALS = ROOT / "evals"
 
 

@@ -175,7 +175,7 @@ def test_a_question_an_approved_pair_asks_is_answered_with_its_query(demo_sqlite
              QAPair("Orders per country?", "SELECT COUNT(*) FROM orders", kind="sql", sql="SELECT COUNT(*) FROM orders",
                     status="approved")]
     model = "SELECT COUNT(*) FROM customers"
-    settings = AnswerSettings(k=1, grammar=False, edited_examples=False)  # the model's candidate alone
+    settings = AnswerSettings(k=1, grammar=False, edited_examples=False, sketch=False)  # the model's candidate alone
 
     def ask(question, settings=settings, exclude_sql=None):
         chat = Scripted([model] * 4)
@@ -491,7 +491,7 @@ def test_candidates_run_under_the_row_cap_and_one_that_fails_is_dropped(demo_sql
     chat = Scripted(["SELECT * FROM orders", "SELECT * FROM nope", "SELECT * FROM orders"])
     with open_database(demo_sqlite) as db:
         answer = answer_sql(chat_writer(chat), db, "all orders", PromptContext("lumen"),
-                            AnswerSettings(k=3, max_rows=7, latency_budget_s=60))
+                            AnswerSettings(k=3, max_rows=7, latency_budget_s=60, sketch=False))
     assert [c.ran for c in answer.candidates] == [True, False, True]
     assert answer.chosen.truncated and len(answer.chosen.rows) == 7 and answer.vote.votes == 2
 

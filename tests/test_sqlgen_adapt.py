@@ -80,7 +80,7 @@ def test_the_edited_example_joins_the_vote_and_wins_when_the_model_copies_the_ex
     with open_database(demo_sqlite) as db:
         context = PromptContext("lumen", db.dialect, SqlGrounding(schema_card(db), ExampleStore([example])))
         copied = "SELECT full_name FROM support_agents WHERE team = 'Returns'"
-        settings = AnswerSettings(k=3, latency_budget_s=60, grammar=False)
+        settings = AnswerSettings(k=3, latency_budget_s=60, grammar=False, sketch=False)  # the examples and the model
         answer = answer_sql(chat_writer(Scripted([copied, "SELECT full_name FROM support_agents WHERE team = 'Product Advice'",
                                                   "SELECT nope FROM support_agents"])),
                             db, question, context, settings)
@@ -89,7 +89,7 @@ def test_the_edited_example_joins_the_vote_and_wins_when_the_model_copies_the_ex
         assert sorted(answer.chosen.rows) == sorted(advice_team) and answer.vote.votes == 2
         assert answer.vote.winner == 0, "a tie-free win, and the edited example is the group's first"
         off = answer_sql(chat_writer(Scripted([copied, copied, copied])), db, question, context,
-                         AnswerSettings(k=3, latency_budget_s=60, grammar=False, edited_examples=False))
+                         AnswerSettings(k=3, latency_budget_s=60, grammar=False, edited_examples=False, sketch=False))
         assert [c.source for c in off.candidates] == ["greedy", "sample 1", "sample 2"]
 
 

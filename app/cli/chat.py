@@ -26,6 +26,7 @@ def answer_options(args: argparse.Namespace):
 
     return AnswerOptions(k=args.k, examples=args.examples, schema=not args.no_schema, grammar=not args.no_grammar,
                          voting=not args.no_voting, edited_examples=not args.no_edited_examples,
+                         sketch=not args.no_sketch,
                          approved_answers=not getattr(args, "model_only", False),
                          retries=max(0, args.attempts - 1), max_rows=args.max_rows)
 
@@ -113,6 +114,8 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-voting", action="store_true", help="the first candidate that runs is the answer")
     p.add_argument("--no-edited-examples", action="store_true",
                    help="leave the retrieved examples' queries, edited with the question's values, out of the vote")
+    p.add_argument("--no-sketch", action="store_true",
+                   help="leave the question's plain reading as SQL (written by no model) out of the vote")
 
 
 def register(sub) -> None:

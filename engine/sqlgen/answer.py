@@ -2,8 +2,9 @@
 
 A question an approved pair asks word for word is answered with that pair's curated query (a verified
 query: the model never trained on a prompt showing a question's own query, and the analyst already
-approved the answer). Otherwise the model writes k candidates for the grounded prompt (the greedy one,
-then samples), each limited by the schema grammar where the runtime supports one; every candidate is
+approved the answer). Otherwise the retrieved examples' queries edited for the question and the
+question's sketched reading (written by no model) are run first, then the model writes k candidates for
+the grounded prompt (the greedy one, then samples), each limited by the schema grammar where the runtime supports one; every candidate is
 checked read-only and run under the usual row, byte and time caps; failures are dropped and the answer
 is the result most candidates agree on. When none runs, the model gets the error back for a corrected
 query (the agent's retry). k is lowered on the fly when the first candidate shows the rest would not fit
@@ -23,6 +24,7 @@ from engine.models.llama_runtime import Sampling
 from engine.qa.chat_format import PromptContext, extract_sql, messages_for
 from engine.sqlgen.adapt import adapted_examples, column_values
 from engine.sqlgen.grammar import SqlGrammar, compile_grammar, sql_grammar
+from engine.sqlgen.sketch import sketch_queries
 from engine.sqlgen.voting import Vote, vote
 
 RETRY_PREFIX = "That query failed:"  # the feedback turn, not a new question (see mome routing)
@@ -42,6 +44,7 @@ class AnswerSettings:
     grammar: bool = True  # limit names to the schema's (llama.cpp only)
     voting: bool = True  # False: the first candidate that runs is the answer
     edited_examples: bool = True  # the retrieved examples' queries with the question's values join the vote
+    sketch: bool = True  # the question's plain reading as SQL (engine/sqlgen/sketch.py) joins the vote
     latency_budget_s: float = 3.0  # no new candidate once the estimate says it would not fit (3 s against 6 s:
     # no lower accuracy on the generated dev questions, bench/results/sql-latency)
     retries: int = 1  # corrected queries asked for when no candidate runs
@@ -172,6 +175,11 @@ def answer_steps(write: Writer, db: Database, question: str, context: PromptCont
             cancel.raise_if_cancelled("the SQL answer")
             source = f"example {edited.example + 1}" + (", edited" if edited.changed else "")
             candidates.append(run_candidate(db, edited.sql, source, settings, cancel, 0.0))  # written by no model
+            yield candidates[-1]
+    if settings.sketch and settings.voting:  # after the edited examples, ahead of the model's (bench/results)
+        for sql in sketch_queries(db, question):
+            cancel.raise_if_cancelled("the SQL answer")
+            candidates.append(run_candidate(db, sql, "sketch", settings, cancel, 0.0))  # written by no model
             yield candidates[-1]
     first = attempt(messages, greedy, "greedy")
     yield first

@@ -22,6 +22,7 @@ class AnswerOptions:
     grammar: bool = True
     voting: bool = True
     edited_examples: bool = True  # the retrieved examples' queries with the question's values join the vote
+    sketch: bool = True  # the question's plain reading as SQL, written by no model, joins the vote
     approved_answers: bool = True  # a question an approved pair asks gets that pair's query
     retries: int = 1
     max_rows: int = 100
@@ -30,7 +31,8 @@ class AnswerOptions:
         from engine.sqlgen.answer import default_k
 
         return AnswerSettings(k=self.k or default_k(), grammar=self.grammar, voting=self.voting,
-                              edited_examples=self.edited_examples, approved_answers=self.approved_answers,
+                              edited_examples=self.edited_examples, sketch=self.sketch,
+                              approved_answers=self.approved_answers,
                               retries=self.retries, max_rows=self.max_rows)
 
 
