@@ -99,3 +99,20 @@ def test_malformed_run_data(tmp_path):
     path.write_text('{"id": 1, "question": "q", "answer": "a"}\n{"id": 2, "question": "q"}\n')
     with pytest.raises(D.DataError, match="line 2"):
         D.load_pairs(path)
+
+
+def test_bf16_autocast_is_chosen_only_on_a_cpu_that_computes_bf16_natively(monkeypatch):
+    """An AVX-512 CPU without BF16 instructions trains in fp32: oneDNN would emulate bf16 there, about four
+    times slower per step; with AVX512-BF16 (or AMX) 'auto' autocasts, and 'bf16' is always honoured."""
+    import torch
+
+    from engine.tune import device
+
+    monkeypatch.setattr(device.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert device.pick_device("cpu", "auto").mixed_precision == "no"
+    assert device.pick_device("cpu", "bf16").mixed_precision == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert device.pick_device("cpu", "auto").mixed_precision == "bf16"

@@ -65,7 +65,7 @@ class Index:
     """A database's profile and stored text values, read once and kept for every question asked of it."""
     schema: Schema
     profiles: dict[str, TableProfile]
-    values: dict[tuple[str, str], list[str]]
+    values: dict[str, list[tuple[str, str, str]]]  # a value's first word -> (table, column, value)
     links: dict[str, list[tuple[str, str, str]]]  # table -> (column, other table, other column)
 
     def column(self, table: str, name: str) -> ColumnProfile:
@@ -81,12 +81,15 @@ def index_of(db: Database) -> Index:
         profiles = {p.name: p for p in profile_database(db, sample_rows=5000)}
         schema = Schema(tuple(t for t in db.schema().tables if t.name in profiles))  # tables, not views
         values_of = column_values(db)
-        values = {}
+        values: dict[str, list[tuple[str, str, str]]] = {}
         for profile in profiles.values():
             for column in profile.columns:
-                if column.role in ("label", "category", "code", "identifier", "text", "flag") and \
+                if column.role in ("label", "category", "code", "identifier", "text") and \
                         (column.distinct or 0) <= MAX_VALUES:
-                    values[(profile.name, column.name)] = values_of(profile.name, column.name)
+                    for value in values_of(profile.name, column.name):
+                        first = _TOKEN.search(value)
+                        if first:  # a question can name the value only if it has the value's first word
+                            values.setdefault(first.group(0).lower(), []).append((profile.name, column.name, value))
         _INDEXES[db] = Index(schema, profiles, values, _links(schema))
     return _INDEXES[db]
 
@@ -198,10 +201,8 @@ def _value_options(index: Index, reading: Reading) -> list[list[tuple[str, str, 
     """Stored values the question names (longest first, each stretch of the question used once): per
     stretch, every (table, column, value) holding it."""
     found = []
-    for (table, column), values in index.values.items():
-        if index.column(table, column).role == "flag":
-            continue
-        for value in values:
+    for word in dict.fromkeys(w.text for w in reading.words):
+        for table, column, value in index.values.get(word, ()):
             at = _mentions(reading.question, value)
             if at >= 0:
                 found.append((len(value), at, table, column, value))
@@ -259,9 +260,7 @@ def _superlative(reading: Reading) -> tuple[str, str | None, int, bool] | None:
             if after is not None and after.text in SUPERLATIVES and after.text not in ("most", "least"):
                 direction, implied = SUPERLATIVES[after.text]  # "the most expensive" reads as "priciest"
             if w.text in ("most", "least") and after is not None and after.term in ("price", "weight", "duration"):
-                implied = after.term
-                if after.text in ("cheap",):
-                    direction = "ASC"
+                implied = after.term  # "the least expensive": ascending price
             counted = after is not None and after.text in FREQUENT
             return direction, implied, n, counted
     return None

@@ -4,6 +4,7 @@ the CPU has bf16 instructions, else fp32)."""
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -23,10 +24,13 @@ class DevicePlan:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX), which is what
-    makes bf16 autocast faster than fp32 rather than slower."""
+    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX on x86), which is what
+    makes bf16 autocast faster than fp32 rather than slower. oneDNN's own check says yes for any AVX-512
+    CPU, where it emulates bf16: a training step of the bundled model took 20 s there against 5 s in fp32."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if platform.machine().lower() in ("x86_64", "amd64", "x86", "i386", "i686"):
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # Arm: its BF16 extension, where present
     except (AttributeError, RuntimeError):
         return False
 
