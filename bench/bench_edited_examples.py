@@ -11,7 +11,9 @@ N dev questions of each database (spread over the list) are also answered by tha
 vote is scored three ways from the same candidates: the model's alone, with the edited examples after
 the model's (a tie goes to the model's greedy answer), and with them first (a tie goes to the nearest
 edited example); and the question's sketch (engine/sqlgen/sketch.py) first, after the edited examples,
-last, counted twice and alone.
+last, counted twice, alone, and first unless the question is asked like an example (the default order).
+The same rules are also scored on bench/dev_questions/<db>-unseen.jsonl: analyst-style questions written
+after the sketch's rules were set, never used to change them.
 
     .venv/bin/python bench/bench_edited_examples.py [--databases lumen kestrel] [--k 3] [--heldout]
         [--model bundled --questions 60] [--out bench/results/quality]
@@ -67,12 +69,13 @@ def vote_rules(db, grounding: SqlGrounding, questions: list[tuple[str, str]], mo
     """Execution accuracy of the vote over the model's candidates, with and without the edited examples."""
     from engine.models.llama_runtime import LlamaChat
     from engine.qa.chat_format import PromptContext
-    from engine.sqlgen.answer import AnswerSettings, answer_sql, chat_writer
+    from engine.sqlgen.answer import AnswerSettings, answer_sql, asked_like_an_example, chat_writer
     from engine.sqlgen.voting import vote
 
     context = PromptContext(Path(db.path).stem, db.dialect, grounding)
     rules = {"model only": 0, "edited after the model's": 0, "edited first": 0, "sketch first": 0,
-             "sketch after the edited": 0, "sketch last": 0, "sketch counted twice": 0, "sketch alone": 0}
+             "sketch after the edited": 0, "sketch last": 0, "sketch counted twice": 0, "sketch alone": 0,
+             "sketch first unless asked like an example": 0}
     with LlamaChat(model, n_ctx=4096) as chat:
         write = chat_writer(chat)
         for question, gold in questions:
@@ -82,11 +85,14 @@ def vote_rules(db, grounding: SqlGrounding, questions: list[tuple[str, str]], mo
             sketch = [i for i, c in enumerate(answer.candidates) if c.source == "sketch"]
             own = [i for i, c in enumerate(answer.candidates) if not c.source.startswith("example") and i not in sketch]
             edited = [i for i in range(len(results)) if i not in own and i not in sketch]
+            like = asked_like_an_example(question, grounding.prompt(question).examples)
             for rule, order in (("model only", own), ("edited after the model's", own + edited),
                                 ("edited first", edited + own), ("sketch first", sketch + edited + own),
                                 ("sketch after the edited", edited + sketch + own),
                                 ("sketch last", edited + own + sketch), ("sketch counted twice", sketch * 2 + edited + own),
-                                ("sketch alone", sketch)):
+                                ("sketch alone", sketch),
+                                ("sketch first unless asked like an example",
+                                 edited + sketch + own if like else sketch + edited + own)):
                 winner = vote([results[i] for i in order]).winner
                 rules[rule] += winner is not None and ok[order[winner]]
     return {"questions": len(questions), **{k: round(v / len(questions), 4) for k, v in rules.items()}}
@@ -109,6 +115,9 @@ def measure(name: str, k: int, folder: Path, with_heldout: bool, model: str | No
         result = {"examples_in_store": len(grounding.store), "dev": score(db, grounding, dev, k)}
         if model:
             result["dev_vote"] = vote_rules(db, grounding, dev[::max(1, len(dev) // n)][:n], model)  # spread over the templates
+            unseen = load_heldout(ROOT / "bench" / "dev_questions" / f"{name}-unseen.jsonl", db)
+            result["analyst_dev_vote"] = vote_rules(db, grounding, [(q.question, q.gold_for(db.dialect)) for q in unseen],
+                                                    model)
         if with_heldout:
             heldout = load_heldout(ROOT / "evals" / f"{name}.jsonl", db)
             result["heldout"] = score(db, grounding, [(q.question, q.gold_for(db.dialect)) for q in heldout], k)
@@ -137,9 +146,10 @@ def main() -> int:
             print(f"{name:10} {part:8} {r['questions']:>9} {r['nearest_as_is']:>7.0%} {r['nearest_edited']:>7.0%} "
                   f"{r['any_of_k_edited']:>9.0%} {r['nearest_changed']:>8.0%}")
     for name, result in results.items():
-        if "dev_vote" in result:
-            print(f"{name}: vote on {result['dev_vote']['questions']} dev questions (model {args.model}): " +
-                  ", ".join(f"{k} {v:.0%}" for k, v in result["dev_vote"].items() if k != "questions"))
+        for part, label in (("dev_vote", "generated dev"), ("analyst_dev_vote", "analyst dev (unseen by the sketch rules)")):
+            if part in result:
+                print(f"{name}: vote on {result[part]['questions']} {label} questions (model {args.model}): " +
+                      ", ".join(f"{k} {v:.0%}" for k, v in result[part].items() if k != "questions"))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "edited-examples.json").write_text(json.dumps(results, indent=1))

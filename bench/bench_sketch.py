@@ -1,7 +1,8 @@
 """How many questions the sketched query alone answers (engine/sqlgen/sketch.py; no model runs).
 
 Scored by execution (the gold query's rows) on the development questions the rules were made on
-(bench/dev_questions/) and, as a report only, on the held-out sets (evals/, `--heldout`). Printed per
+(bench/dev_questions/<db>.jsonl), on those written after the rules were set (<db>-unseen.jsonl) and, as
+a report only, on the held-out sets (evals/, `--heldout`). Printed per
 database and set: questions sketched, right, and right per construct; `--out` writes sketch.json.
 
     .venv/bin/python bench/bench_sketch.py [--databases lumen kestrel] [--heldout] [--out DIR]
@@ -54,7 +55,8 @@ def main() -> int:
     results = {}
     for name in args.databases:
         with open_database(DEMO / f"{name}.sqlite") as db:
-            sets = {"dev": ROOT / "bench" / "dev_questions" / f"{name}.jsonl"}
+            sets = {"dev": ROOT / "bench" / "dev_questions" / f"{name}.jsonl",
+                    "unseen": ROOT / "bench" / "dev_questions" / f"{name}-unseen.jsonl"}
             if args.heldout:
                 sets["heldout"] = ROOT / "evals" / f"{name}.jsonl"
             results[name] = {part: score(db, load_heldout(path, db)) for part, path in sets.items()}

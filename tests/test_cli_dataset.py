@@ -82,7 +82,7 @@ def test_eval_cli_on_an_external_benchmark(demo_duckdb, tmp_path, capsys):
 
 
 def test_ask_prints_sql_and_what_happened(demo_sqlite, capsys):
-    code = main(["ask", "How many orders are there?", "--database", str(demo_sqlite), "--attempts", "1"])
+    code = main(["ask", "How many orders are there?", "--database", str(demo_sqlite), "--attempts", "1", "--no-sketch"])
     out = capsys.readouterr().out
     assert out.startswith("SQL (greedy): ") and "  -> " in out
     assert code in (0, 1) and ("Answer:" in out) == (code == 0)

@@ -129,7 +129,7 @@ def test_sql_agent_runs_a_trained_question(tuned, demo_sqlite):
     with LlamaChat(str(exported.files["q8_0"]), n_ctx=2048) as chat, open_database(demo_sqlite) as db:
         # the model answers (by default a trained question gets its approved query without the model)
         steps = list(run_agent(chat, db, "Orders per channel?", context,
-                               AnswerSettings(k=3, latency_budget_s=60, approved_answers=False)))
+                               AnswerSettings(k=3, latency_budget_s=60, approved_answers=False, sketch=False)))
     candidates = [s for s in steps if s.kind == "candidate"]
     assert [s.kind for s in steps[len(candidates):]] == ["rows", "answer"]
     written = [c for c in candidates if not c.source.startswith("example")]  # the retrieved examples' run first
@@ -149,7 +149,7 @@ def test_sql_agent_runs_a_trained_question(tuned, demo_sqlite):
 
 def test_sql_agent_feeds_errors_back_and_gives_up(demo_sqlite):
     chat = Scripted(["DELETE FROM orders", "SELECT nope FROM orders", "```sql\nSELECT COUNT(*) FROM orders;\n```"])
-    greedy_only = AnswerSettings(k=1, retries=2)
+    greedy_only = AnswerSettings(k=1, retries=2, sketch=False)
     with open_database(demo_sqlite) as db:
         steps = list(run_agent(chat, db, "How many orders?", PromptContext("lumen"), greedy_only))
     assert [s.kind for s in steps] == ["candidate"] * 3 + ["rows", "answer"]
@@ -162,7 +162,7 @@ def test_sql_agent_feeds_errors_back_and_gives_up(demo_sqlite):
         "memory experts route every retry by the analyst's question, not by the error message"
     chat = Scripted(["SELECT nope FROM orders"] * 2)
     with open_database(demo_sqlite) as db:
-        steps = list(run_agent(chat, db, "?", PromptContext("lumen"), AnswerSettings(k=1, retries=1)))
+        steps = list(run_agent(chat, db, "?", PromptContext("lumen"), AnswerSettings(k=1, retries=1, sketch=False)))
     assert steps[-1].kind == "gave_up" and steps[-1].text.startswith("no query found that runs")
     assert "no such column" in steps[-1].text, "the candidates' errors are shown, not a made-up answer"
 
@@ -173,7 +173,7 @@ def test_sql_agent_votes_on_results(demo_sqlite):
                      "select count(order_id) from orders"])
     with open_database(demo_sqlite) as db:
         steps = list(run_agent(chat, db, "How many orders?", PromptContext("lumen"),
-                               AnswerSettings(k=4, latency_budget_s=60)))
+                               AnswerSettings(k=4, latency_budget_s=60, sketch=False)))
     assert [s.kind for s in steps] == ["candidate"] * 4 + ["rows", "answer"]
     assert steps[-1].text == "2400" and steps[-1].source == "sample 1"
     assert steps[-2].text.endswith("2 of 4 candidate(s) agree, 1 failed")
@@ -268,7 +268,7 @@ def test_eval_tuned_vs_base_through_llama_cpp_and_transformers(tuned, demo_sqlit
     folder, config, exported, _ = tuned
     pairs = D.load_pairs(config.data)
     context = run_context(config)
-    voting = AnswerSettings(k=2, latency_budget_s=60)
+    voting = AnswerSettings(k=2, latency_budget_s=60, sketch=False)
     with open_database(demo_sqlite) as db:
         gguf = LlamaPredictor(str(exported.files["f16"]), name="tuned (llama.cpp)")
         hf_tuned = TransformersPredictor(tiny_model_dir, folder / "run" / "adapter")

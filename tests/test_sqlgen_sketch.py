@@ -79,3 +79,35 @@ def test_the_sketch_joins_the_vote_ahead_of_the_model_and_is_left_out_when_switc
                          AnswerSettings(k=3, latency_budget_s=60, grammar=False, sketch=False))
         assert [c.source for c in off.candidates] == ["greedy", "sample 1", "sample 2"]
         assert off.chosen.rows == db.query("SELECT COUNT(*) FROM orders").rows
+
+
+def test_a_sketch_that_cannot_be_made_leaves_the_answer_to_the_model(demo_sqlite, monkeypatch, caplog):
+    from engine.sqlgen import sketch
+
+    def broken(*args):
+        raise KeyError("a table the profile never saw")
+
+    monkeypatch.setattr(sketch, "_sketch", broken)
+    with open_database(demo_sqlite) as db:
+        context = PromptContext("lumen", db.dialect, SqlGrounding(schema_card(db), ExampleStore([])))
+        answer = answer_sql(chat_writer(Scripted(["SELECT COUNT(*) FROM orders"])), db, "how many orders", context,
+                            AnswerSettings(k=1, grammar=False))
+    assert [c.source for c in answer.candidates] == ["greedy"] and answer.chosen.rows == [(2400,)]
+    assert "no sketched query" in caplog.text
+
+
+def test_a_question_asked_like_an_example_puts_the_edited_example_first_else_the_sketch(demo_sqlite):
+    from engine.sqlgen.examples import Example
+
+    example = Example("list the agents on the Returns team",
+                      "SELECT full_name FROM support_agents WHERE team = 'Returns'", ("support_agents",))
+    with open_database(demo_sqlite) as db:
+        context = PromptContext("lumen", db.dialect, SqlGrounding(schema_card(db), ExampleStore([example])))
+        settings = AnswerSettings(k=1, latency_budget_s=60, grammar=False)
+        alike = answer_sql(chat_writer(Scripted(["SELECT 1"])), db, "agents in the Returns team?", context, settings)
+        assert [c.source for c in alike.candidates] == ["example 1", "sketch", "greedy"]
+        unlike = answer_sql(chat_writer(Scripted(["SELECT 1"])), db, "how many Product Advice agents", context,
+                            settings)
+        assert [c.source for c in unlike.candidates] == ["sketch", "example 1, edited", "greedy"]
+        assert unlike.chosen.source == "sketch" and unlike.chosen.rows == \
+            db.query("SELECT COUNT(*) FROM support_agents WHERE team = 'Product Advice'").rows

@@ -25,9 +25,22 @@ from engine.qa.chat_format import PromptContext, extract_sql, messages_for
 from engine.sqlgen.adapt import adapted_examples, column_values
 from engine.sqlgen.grammar import SqlGrammar, compile_grammar, sql_grammar
 from engine.sqlgen.sketch import sketch_queries
+from engine.sqlgen.terms import terms
 from engine.sqlgen.voting import Vote, vote
 
 RETRY_PREFIX = "That query failed:"  # the feedback turn, not a new question (see mome routing)
+EXAMPLE_LIKENESS = 0.5  # shared content words over all (Jaccard) at which a question is asked like an example
+
+
+def asked_like_an_example(question: str, examples) -> bool:
+    """Whether the question shares most of its content words with a retrieved example's: then that example,
+    edited, is the likelier reading of it; otherwise the question's sketched reading is."""
+    words = set(terms(question))
+    for example in examples:
+        theirs = set(terms(example.question))
+        if words and len(words & theirs) >= EXAMPLE_LIKENESS * len(words | theirs):
+            return True
+    return False
 
 
 def default_k() -> int:
@@ -168,19 +181,32 @@ def answer_steps(write: Writer, db: Database, question: str, context: PromptCont
         candidates.append(candidate)
         return candidate
 
-    if settings.edited_examples and settings.voting and grounded is not None and grounded.examples:
-        # first, so a tie goes to them: on the dev questions this beat ties going to the model's (bench/results)
-        for edited in adapted_examples([e.sql for e in grounded.examples], question, column_values(db), db.dialect,
-                                       db.schema()):
-            cancel.raise_if_cancelled("the SQL answer")
-            source = f"example {edited.example + 1}" + (", edited" if edited.changed else "")
-            candidates.append(run_candidate(db, edited.sql, source, settings, cancel, 0.0))  # written by no model
-            yield candidates[-1]
-    if settings.sketch and settings.voting:  # after the edited examples, ahead of the model's (bench/results)
-        for sql in sketch_queries(db, question):
-            cancel.raise_if_cancelled("the SQL answer")
-            candidates.append(run_candidate(db, sql, "sketch", settings, cancel, 0.0))  # written by no model
-            yield candidates[-1]
+    examples = grounded.examples if grounded is not None else ()
+
+    def edited_examples() -> Iterator[Candidate]:
+        if settings.edited_examples and settings.voting and examples:
+            for edited in adapted_examples([e.sql for e in examples], question, column_values(db), db.dialect,
+                                           db.schema()):
+                cancel.raise_if_cancelled("the SQL answer")
+                source = f"example {edited.example + 1}" + (", edited" if edited.changed else "")
+                candidates.append(run_candidate(db, edited.sql, source, settings, cancel, 0.0))  # written by no model
+                yield candidates[-1]
+
+    def sketches() -> Iterator[Candidate]:
+        if settings.sketch and settings.voting:
+            for sql in sketch_queries(db, question):
+                cancel.raise_if_cancelled("the SQL answer")
+                candidates.append(run_candidate(db, sql, "sketch", settings, cancel, 0.0))  # written by no model
+                yield candidates[-1]
+
+    # queries written by no model come first, so a tie goes to them: the edited examples first for a question
+    # asked like an example, else the sketch (chosen on the dev questions, bench/results/quality/HISTORY.md)
+    if asked_like_an_example(question, examples):
+        yield from edited_examples()
+        yield from sketches()
+    else:
+        yield from sketches()
+        yield from edited_examples()
     first = attempt(messages, greedy, "greedy")
     yield first
     if settings.voting or not first.ran:

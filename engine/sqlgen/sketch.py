@@ -7,19 +7,20 @@ more candidate that must run and agree."""
 
 from __future__ import annotations
 
+import logging
 import re
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
 from engine.db import Database
-from engine.db.errors import DatabaseError
 from engine.db.schema import Schema, Table
 from engine.qa.profile import ColumnProfile, TableProfile, is_numeric_type, profile_database
 from engine.sqlgen.adapt import MAX_VALUES, _mentions, column_values
 from engine.sqlgen.schema_card import sql_name
 from engine.sqlgen.terms import STOP_WORDS, fold
 
+log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*|\d+(?:\.\d+)?")
 # what an analyst calls a thing that the schema names otherwise (plain English, not any one database's words)
 SYNONYMS = {"client": "customer", "member": "customer", "buyer": "customer", "shopper": "customer",
@@ -427,11 +428,16 @@ def _group(index: Index, reading: Reading, target: str) -> tuple[str, list[str]]
 
 
 def sketch_queries(db: Database, question: str) -> list[str]:
-    """Up to MAX_SKETCHES readings of the question as SQL, the likeliest first; none when it names nothing."""
+    """Up to MAX_SKETCHES readings of the question as SQL, the likeliest first; none when it names nothing.
+    A sketch is one candidate among several: one that cannot be made is a log line, never the answer's error."""
     try:
-        index = index_of(db)
-    except DatabaseError:
+        return _sketch(index_of(db), question)
+    except Exception as error:  # noqa: BLE001 - the model's candidates still answer
+        log.warning("no sketched query for %r: %s: %s", question, type(error).__name__, error)
         return []
+
+
+def _sketch(index: Index, question: str) -> list[str]:
     reading = Reading(question, _words(question))
     options = _value_options(index, reading)
     reading.tables, reading.columns = _named(index, reading.words, reading.spans)
