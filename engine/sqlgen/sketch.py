@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from engine.db import Database
 from engine.db.schema import Schema, Table
+from engine.qa.phrasing import identifier_words
 from engine.qa.profile import ColumnProfile, TableProfile, is_numeric_type, profile_database
 from engine.sqlgen.adapt import MAX_VALUES, _mentions, column_values
 from engine.sqlgen.schema_card import sql_name
@@ -126,8 +127,6 @@ def _words(question: str) -> list[Word]:
 
 
 def _name_terms(name: str) -> list[str]:
-    from engine.qa.phrasing import identifier_words
-
     return [fold(w) for w in identifier_words(name) if w not in STOP_WORDS and w != "id"] or [fold(name.lower())]
 
 
